@@ -1,0 +1,3 @@
+from moro.cli import main
+
+raise SystemExit(main())

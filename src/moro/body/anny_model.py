@@ -168,8 +168,13 @@ def _rig(arrays: dict) -> tuple[list[str], list[int], torch.Tensor, torch.Tensor
     return [n for n, _ in spec], new_parents, j_t, j_d, w
 
 
-def _joints22_regressor(body: "AnnyBody", arrays: dict, rig_names: list[str], samples: int, seed: int) -> torch.Tensor:
-    """Fit the (22, v) regressor of JOINTS22 on adult shapes in moderate random poses (0.15 rad)."""
+def _point_regressor(
+    body: "AnnyBody", arrays: dict, rig_names: list[str], points: list[tuple[str, list[str]]], samples: int, seed: int
+) -> torch.Tensor:
+    """Fit a (len(points), v) vertex regressor on adult shapes in moderate random poses (0.15 rad).
+
+    ``points``: (rig joint the point moves with, Anny bones whose rest heads average to it).
+    """
     from moro.geometry.rotations import rotvec_to_rotmat
 
     g = torch.Generator().manual_seed(seed)
@@ -181,7 +186,7 @@ def _joints22_regressor(body: "AnnyBody", arrays: dict, rig_names: list[str], sa
     rest_verts, rest_joints = body.shaped(betas)
     heads = arrays["heads"] + torch.einsum("jcs,ns->njc", arrays["head_dirs"], betas)
     rows = []
-    for attach, bones in JOINTS22_DEFINITION:
+    for attach, bones in points:
         b = rig_names.index(attach)
         x_rest = heads[:, [names.index(n) for n in bones]].mean(1)  # (n, 3)
         target = out.joints[:, b] + (out.global_rotmats[:, b] @ (x_rest - rest_joints[:, b]).unsqueeze(-1)).squeeze(-1)
@@ -228,7 +233,9 @@ def build_anny_data(topology: str = "notoes_collapse5pc", seed: int = 0) -> Body
               "topology": topology, "build_version": BUILD_VERSION, "seed": seed,
               "phenotype_labels": list(model.phenotype_labels)},
     )
-    data.joints22_regressor = _joints22_regressor(AnnyBody(data.to(torch.float64)).double(), arrays, names, 96, seed)
+    fit_body = AnnyBody(data.to(torch.float64)).double()
+    data.joints22_regressor = _point_regressor(fit_body, arrays, names, JOINTS22_DEFINITION, 96, seed)
+    data.joint_regressor = _point_regressor(fit_body, arrays, names, BODY_RIG, 96, seed)
     coco_src, src_verts = _coco_regressor_default_topology()
     if topology == "anny":
         data.coco17_regressor = coco_src

@@ -89,6 +89,8 @@ class BodyModel(nn.Module):
         self.register_buffer("joints22_regressor", data.joints22_regressor.float())
         self.register_buffer("coco17_regressor", data.coco17_regressor.float())
         self.register_buffer("foot_vertices", data.foot_vertices.long())
+        jr = data.joint_regressor
+        self.register_buffer("joint_regressor", None if jr is None else jr.float())
         self._levels = _kinematic_levels(self.parents)
 
     # ------------------------------------------------------------------ sizes
@@ -135,13 +137,14 @@ class BodyModel(nn.Module):
     # ------------------------------------------------------------------ shape
     def shaped(self, betas: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
         """Rest-pose vertices (..., v, 3) and rest joints (..., j, 3) for betas (..., s)."""
-        v = self.v_template + torch.einsum("vcs,...s->...vc", self.shapedirs.to(betas.dtype), betas)
-        j = self.j_template + torch.einsum("jcs,...s->...jc", self.j_shapedirs.to(betas.dtype), betas)
+        dt = betas.dtype
+        v = self.v_template.to(dt) + torch.einsum("vcs,...s->...vc", self.shapedirs.to(dt), betas)
+        j = self.j_template.to(dt) + torch.einsum("jcs,...s->...jc", self.j_shapedirs.to(dt), betas)
         return v, j
 
     def root_joint_rest(self, betas: torch.Tensor) -> torch.Tensor:
         """Rest position (..., 3) of the root joint for betas (..., s)."""
-        return self.j_template[0] + torch.einsum("cs,...s->...c", self.j_shapedirs[0].to(betas.dtype), betas)
+        return self.j_template[0].to(betas.dtype) + torch.einsum("cs,...s->...c", self.j_shapedirs[0].to(betas.dtype), betas)
 
     def smpl_transl_to_root_trans(self, transl: torch.Tensor, betas: torch.Tensor) -> torch.Tensor:
         """SMPL-style ``transl`` (..., 3) -> moro's ``root_trans`` (root joint position)."""

@@ -42,6 +42,8 @@ class BodyModelData:
         joints22_regressor: (22, v) rows sum to 1 (see ``joint_sets.JOINTS22``).
         coco17_regressor: (17, v) rows sum to 1.
         foot_vertices: (4,) int64 (L heel, L toe, R heel, R toe).
+        joint_regressor: (j, v) regressor of the skeleton joints from posed vertices (used by
+            parametric fitting); None when the model has none.
         extra: model-specific tensors (e.g. Anny's phenotype mapping).
         meta: JSON-serialisable metadata (source, build recipe, versions).
     """
@@ -59,12 +61,13 @@ class BodyModelData:
     joints22_regressor: torch.Tensor
     coco17_regressor: torch.Tensor
     foot_vertices: torch.Tensor
+    joint_regressor: torch.Tensor | None = None
     extra: dict[str, torch.Tensor] = field(default_factory=dict)
     meta: dict = field(default_factory=dict)
 
     _TENSORS = (
         "v_template", "shapedirs", "j_template", "j_shapedirs", "weights", "posedirs", "faces",
-        "joints22_regressor", "coco17_regressor", "foot_vertices",
+        "joints22_regressor", "coco17_regressor", "foot_vertices", "joint_regressor",
     )
 
     def validate(self) -> None:
@@ -79,6 +82,8 @@ class BodyModelData:
         }
         if self.posedirs is not None:
             expected["posedirs"] = (v, 3, (j - 1) * 9)
+        if self.joint_regressor is not None:
+            expected["joint_regressor"] = (j, v)
         for key, shape in expected.items():
             got = tuple(getattr(self, key).shape)
             if got != shape or -1 in shape:
@@ -127,7 +132,7 @@ class BodyModelData:
                 f"moro-body v{FORMAT_VERSION}; delete the file so that moro rebuilds it"
             )
         kwargs = {k: tensors.get(k) for k in cls._TENSORS}
-        missing = [k for k, t in kwargs.items() if t is None and k != "posedirs"]
+        missing = [k for k, t in kwargs.items() if t is None and k not in ("posedirs", "joint_regressor")]
         if missing:
             raise BodyModelFileError(f"{path}: missing tensors {missing}; delete the file to rebuild")
         data = cls(

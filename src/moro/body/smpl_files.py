@@ -1,13 +1,10 @@
 """SMPL-X and SMPL from the user's own model files (licence-gated: moro never ships them).
 
-Finding the file (:func:`find_body_model_file`), in this order, first hit wins:
-
-1. ``path=`` argument: a model file, or a directory searched for the usual names. When given,
-   it is the *only* place searched (a wrong explicit path is an error, never silently replaced).
-2. ``$MORO_BODY_MODELS``: a directory.
-3. ``./body_models`` (relative to the current working directory).
-4. ``moro.paths.data_dir("body_models")`` (``$MORO_DATA_DIR/body_models``, by default
-   ``~/.local/share/moro/body_models``).
+Finding the file (:func:`find_body_model_file`), first hit wins: (1) the ``path=`` argument, a
+model file or a directory; when given it is the *only* place searched (a wrong explicit path is
+an error, never silently replaced); (2) the directory ``$MORO_BODY_MODELS``; (3) ``./body_models``;
+(4) ``moro.paths.data_dir("body_models")`` (``$MORO_DATA_DIR/body_models``, by default
+``~/.local/share/moro/body_models``).
 
 Usual names per directory (``G`` = NEUTRAL | FEMALE | MALE, ``g`` = neutral | f | m), each also
 looked for in a ``smplx/`` or ``smpl/`` subdirectory: SMPL-X ``SMPLX_G.npz``, ``SMPLX_G.pkl``;
@@ -24,7 +21,8 @@ Conversion into :class:`BodyModelData` (exact, float64, then cached as float32):
 
 * Pose: full rotations for every joint, SMPL's parent-relative convention. No hand PCA: the
   identity gives *flat* hands; SMPL-X's ``hands_mean{l,r}`` is **not** added (the smplx
-  package's ``flat_hand_mean=True``). Jaw and eyes are ordinary joints.
+  package's ``flat_hand_mean=True``; parameters made with its default ``flat_hand_mean=False``
+  need ``hands_mean`` added to their hand axis-angles first). Jaw and eyes are ordinary joints.
 * Shape: the first ``num_betas`` shape bases. SMPL-X v1.1 files carry 400 bases (300 shape +
   100 expression), v1.0 files 20 (10 + 10); expression bases are dropped (neutral face).
 * Pose correctives: the file's ``posedirs`` (v, 3, (j-1)*9) unchanged. They act on the
@@ -45,10 +43,10 @@ Conversion into :class:`BodyModelData` (exact, float64, then cached as float32):
   ``v_template``, ``shapedirs``, ``posedirs``, ``weights`` of those vertices. All 55 joints are
   kept and ``j_template`` / ``j_shapedirs`` come from the full mesh (computed before the cut), so
   the body-only mesh equals the full mesh's first 9383 vertices for every pose and shape. Weight
-  rows are untouched (they already sum to 1). Regressor weight on removed vertices — in real
-  files the COCO eye keypoints, which sit on the eyeballs; ``J_regressor[:22]`` has none — is
-  moved to the closest point of the remaining surface
-  (:func:`moro.body.regressors.transfer_regressor`), which keeps each row's sum.
+  rows are untouched (they already sum to 1). Regressor weight on removed vertices (the COCO eye
+  keypoints sit on the eyeballs; ``J_regressor[:22]`` is expected to have none) moves to the
+  closest point of the remaining surface (:func:`moro.body.regressors.transfer_regressor`),
+  which keeps each row's sum.
 
 The converted model is cached at ``<cache>/body/<kind>-<gender>[-body]-b<num_betas>-<key>.safetensors``
 (:func:`moro.paths.cache_dir`), ``key`` = sha256 of the source file's bytes and the options.
@@ -61,16 +59,13 @@ import json
 import logging
 import os
 import pickle
-import time
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from moro.body.joint_sets import (
-    COCO17, COCO17_BODY_FROM_JOINTS22, JOINTS22, SMPL_COCO_FACE_VERTICES, SMPL_FOOT_VERTICES,
-    SMPLX_COCO_FACE_VERTICES,
-)
+from moro.body.joint_sets import (COCO17, COCO17_BODY_FROM_JOINTS22, JOINTS22, SMPL_COCO_FACE_VERTICES,
+                                  SMPL_FOOT_VERTICES, SMPLX_COCO_FACE_VERTICES)
 from moro.body.model import BodyModel
 from moro.body.model_data import BodyModelData, BodyModelFileError
 from moro.body.regressors import pick_foot_vertices, transfer_regressor
@@ -104,8 +99,7 @@ _LAYOUT = {
     "smpl": dict(label="SMPL", v=6890, f=13776, j=24, parents=SMPL_PARENTS, names=SMPL_JOINT_NAMES,
                  face=SMPL_COCO_FACE_VERTICES, site="https://smpl.is.tue.mpg.de", sub="smpl"),
 }
-# SMPL-X shapedirs width -> (shape bases, expression bases).
-_SMPLX_SHAPE_SPLIT = {400: (300, 100), 20: (10, 10)}
+_SMPLX_SHAPE_BASES = {400: 300, 20: 10}  # SMPL-X shapedirs width -> shape bases (the rest: expression)
 
 
 class BodyModelNotFoundError(FileNotFoundError):
@@ -159,7 +153,7 @@ def find_body_model_file(kind: str, gender: str = "neutral", path: str | os.Path
             places.append((f"${BODY_MODELS_ENV}", Path(env).expanduser().absolute()))
         places.append(("./body_models", Path.cwd() / "body_models"))
         places.append(("moro data dir", data_dir("body_models").expanduser().absolute()))
-    searched, lines = [], []
+    searched, lines = [], []  # every absolute path tried, and the message lines naming them
     for label, root in places:
         tried = [root] if root.suffix in (".npz", ".pkl") and not root.is_dir() else [root / n for n in names]
         for candidate in tried:
@@ -171,9 +165,9 @@ def find_body_model_file(kind: str, gender: str = "neutral", path: str | os.Path
     env_note = "" if path is not None or os.environ.get(BODY_MODELS_ENV) else f"  (${BODY_MODELS_ENV} is not set)\n"
     raise BodyModelNotFoundError(
         f"{lay['label']} model file ({gender}) not found. Searched, in order:\n" + "\n".join(lines) + "\n"
-        + env_note
-        + f"{lay['label']} files are licence-gated and not shipped with moro. Register and download at "
-        f"{lay['site']}, then either put {names[0]} in ./body_models/ or {places[-1][1]}, or "
+        + env_note + f"{lay['label']} files are licence-gated and not shipped with moro. Register and download at "
+        f"{lay['site']}, then either put {names[0]} in ./body_models/ or "
+        f"{data_dir('body_models').expanduser().absolute()}/, or "
         f"`export {BODY_MODELS_ENV}=/dir/with/the/file`, or pass path='/path/to/{names[0]}' "
         "(the file or its directory).",
         searched,
@@ -183,8 +177,7 @@ def find_body_model_file(kind: str, gender: str = "neutral", path: str | os.Path
 # --------------------------------------------------------------------------- reading
 def _spec(kind: str) -> dict[str, tuple[str, tuple]]:
     """Required keys -> (accepted dtype kinds, exact shape; None = any size)."""
-    lay = _LAYOUT[kind]
-    v, f, j = lay["v"], lay["f"], lay["j"]
+    v, f, j = (_LAYOUT[kind][k] for k in ("v", "f", "j"))
     return {
         "v_template": ("f", (v, 3)), "f": ("iu", (f, 3)), "shapedirs": ("f", (v, 3, None)),
         "posedirs": ("f", (v, 3, (j - 1) * 9)), "J_regressor": ("f", (j, v)),
@@ -211,63 +204,55 @@ def _load_raw(path: Path, keys: list[str]) -> dict:
     except BodyModelFileError:
         raise
     except Exception as e:  # zip / unpickling / object-array errors of many types
-        raise BodyModelFileError(f"{path}: not a readable {path.suffix} body model file ({type(e).__name__}: {e})") from e
+        raise BodyModelFileError(
+            f"{path}: not a readable {path.suffix} body model file ({type(e).__name__}: {e})") from e
     raise BodyModelFileError(f"{path}: unknown body model file type {path.suffix!r}; expected .npz or .pkl")
 
 
+def _checked(path: Path, key: str, value, kinds: str, shape: tuple, kind: str) -> np.ndarray:
+    """``value`` as an array of dtype kind in ``kinds`` and ``shape`` (floats finite, as float64)."""
+    arr = np.asarray(value)
+    if arr.dtype.kind not in kinds:
+        want = "a floating-point" if kinds == "f" else "an integer"
+        raise BodyModelFileError(f"{path}: key {key!r} must be {want} array, found dtype {arr.dtype}")
+    if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
+        want = tuple("s" if s is None else s for s in shape)
+        other = [o for o in _LAYOUT if o != kind and _LAYOUT[o]["v"] in arr.shape]
+        hint = f" (that is the {_LAYOUT[other[0]]['label']} layout: use load_{other[0]})" if other else ""
+        raise BodyModelFileError(
+            f"{path}: key {key!r} must have shape {want} for {_LAYOUT[kind]['label']}, found {arr.shape}{hint}")
+    if kinds == "f" and not np.isfinite(arr).all():
+        raise BodyModelFileError(f"{path}: key {key!r} contains NaN or inf")
+    return arr.astype(np.float64, copy=False) if kinds == "f" else arr
+
+
 def _read(path: str | os.PathLike, kind: str) -> dict:
-    path = Path(path)
-    lay, spec = _LAYOUT[kind], _spec(kind)
+    path, lay, spec = Path(path), _LAYOUT[kind], _spec(kind)
     raw = _load_raw(path, list(spec))
     missing = [k for k in spec if k not in raw]
     if missing:
-        raise BodyModelFileError(
-            f"{path}: missing key(s) {missing}; a {lay['label']} model file has keys {list(spec)}"
-        )
-    out = {}
-    for key, (kinds, shape) in spec.items():
-        arr = np.asarray(raw[key])
-        if arr.dtype.kind not in kinds:
-            want = "floating-point" if kinds == "f" else "integer"
-            raise BodyModelFileError(f"{path}: key {key!r} must be a {want} array, found dtype {arr.dtype}")
-        if arr.ndim != len(shape) or any(s is not None and s != a for s, a in zip(shape, arr.shape)):
-            want = tuple("s" if s is None else s for s in shape)
-            hint = ""
-            other = [o for o in _LAYOUT if o != kind and _LAYOUT[o]["v"] in arr.shape]
-            if other:
-                hint = f" (that is the {_LAYOUT[other[0]]['label']} layout: use load_{other[0]})"
-            raise BodyModelFileError(
-                f"{path}: key {key!r} must have shape {want} for {lay['label']}, found {arr.shape}{hint}"
-            )
-        if kinds == "f":
-            if not np.isfinite(arr).all():
-                raise BodyModelFileError(f"{path}: key {key!r} contains NaN or inf")
-            arr = arr.astype(np.float64)
-        out[key] = arr
-
+        raise BodyModelFileError(f"{path}: missing key(s) {missing}; a {lay['label']} model file has keys {list(spec)}")
+    out = {key: _checked(path, key, raw[key], kinds, shape, kind) for key, (kinds, shape) in spec.items()}
     faces = out.pop("f").astype(np.int64)
     if faces.min() < 0 or faces.max() >= lay["v"]:
         raise BodyModelFileError(f"{path}: key 'f' has vertex indices outside 0..{lay['v'] - 1}")
     out["faces"] = faces
     sums = out["weights"].sum(1)
     if np.abs(sums - 1).max() > 1e-3:
-        raise BodyModelFileError(f"{path}: key 'weights' rows must sum to 1, found sums in [{sums.min():.4g}, {sums.max():.4g}]")
+        raise BodyModelFileError(
+            f"{path}: key 'weights' rows must sum to 1, found sums in [{sums.min():.4g}, {sums.max():.4g}]")
     kintree = out.pop("kintree_table").astype(np.int64)
     parents = [-1] + kintree[0, 1:].tolist()  # first entry: -1 or 2**32-1, both meaning "none"
     if kintree[0, 0] not in (-1, 2**32 - 1) or tuple(parents) != lay["parents"]:
-        raise BodyModelFileError(
-            f"{path}: key 'kintree_table' row 0 must hold the {lay['label']} parents "
-            f"{[2**32 - 1, *lay['parents'][1:]]}, found {kintree[0].tolist()}"
-        )
+        raise BodyModelFileError(f"{path}: key 'kintree_table' row 0 must hold the {lay['label']} parents "
+                                 f"{[2**32 - 1, *lay['parents'][1:]]}, found {kintree[0].tolist()}")
     out["parents"] = parents
     s = out["shapedirs"].shape[-1]
     if kind == "smplx":
-        if s not in _SMPLX_SHAPE_SPLIT:
-            raise BodyModelFileError(
-                f"{path}: key 'shapedirs' must have 400 (v1.1: 300 shape + 100 expression) or 20 "
-                f"(v1.0: 10 + 10) bases for SMPL-X, found {s}"
-            )
-        n_shape, _ = _SMPLX_SHAPE_SPLIT[s]
+        if s not in _SMPLX_SHAPE_BASES:
+            raise BodyModelFileError(f"{path}: key 'shapedirs' must have 400 (v1.1: 300 shape + 100 expression) "
+                                     f"or 20 (v1.0: 10 + 10) bases for SMPL-X, found {s}")
+        n_shape = _SMPLX_SHAPE_BASES[s]
         out["expression_dirs"] = out["shapedirs"][..., n_shape:]
         out["shapedirs"] = out["shapedirs"][..., :n_shape]
     elif s < 1:
@@ -312,27 +297,25 @@ def build_smpl_data(
 ) -> BodyModelData:
     """Convert an SMPL-X / SMPL file into a float64 :class:`BodyModelData` (see module docs).
 
-    Uncached; :func:`load_smplx` / :func:`load_smpl` cache the result.
+    ``kind`` is "smplx" | "smpl"; ``gender`` only names the result. The data has v = 10475
+    (9383 with ``body_only``) or 6890 vertices, j = 55 or 24 joints, s = ``num_betas``; metres.
+    Uncached: :func:`load_smplx` / :func:`load_smpl` cache the result.
     """
     _check_kind_gender(kind, gender)
     if body_only and kind != "smplx":
         raise ValueError("body_only applies to SMPL-X only (SMPL has no eyeballs)")
-    a = _read(path, kind)
-    lay = _LAYOUT[kind]
+    a, lay = _read(path, kind), _LAYOUT[kind]
     n_shape = a["shapedirs"].shape[-1]
     if not isinstance(num_betas, int) or not 1 <= num_betas <= n_shape:
         raise ValueError(f"num_betas must be an int in 1..{n_shape} for {path}, got {num_betas!r}")
     jreg, verts = a["J_regressor"], a["v_template"]
     shapedirs = a["shapedirs"][..., :num_betas]
     j_template = jreg @ verts  # (j, 3), from the full mesh
-    j_shapedirs = np.einsum("jv,vcs->jcs", jreg, shapedirs)
+    j_shapedirs = (jreg @ shapedirs.reshape(len(verts), -1)).reshape(-1, 3, num_betas)  # (j, 3, s)
     joints22 = jreg[: len(JOINTS22)].copy()
-    coco = np.zeros((len(COCO17), len(verts)))
-    for i, name in enumerate(COCO17):
-        if name in lay["face"]:
-            coco[i, lay["face"][name]] = 1.0
-        else:
-            coco[i] = jreg[COCO17_BODY_FROM_JOINTS22[name]]
+    coco = np.stack([jreg[COCO17_BODY_FROM_JOINTS22[n]] if n not in lay["face"] else
+                     np.bincount([lay["face"][n]], minlength=len(verts)).astype(np.float64)
+                     for n in COCO17])  # (17, v): joint-regressor rows and one-hot face vertices
     faces, weights, posedirs = a["faces"], a["weights"], a["posedirs"]
     if body_only:
         keep = SMPLX_BODY_VERTICES
@@ -340,10 +323,8 @@ def build_smpl_data(
         joints22 = _restrict_regressor(joints22, verts, keep, faces)
         coco = _restrict_regressor(coco, verts, keep, faces)
         verts, shapedirs, posedirs, weights = verts[:keep], shapedirs[:keep], posedirs[:keep], weights[:keep]
-    if kind == "smpl":
-        foot = np.asarray(SMPL_FOOT_VERTICES, dtype=np.int64)
-    else:
-        foot = pick_foot_vertices(verts, weights, [7, 10], [8, 11])
+    foot = (np.asarray(SMPL_FOOT_VERTICES, dtype=np.int64) if kind == "smpl"
+            else pick_foot_vertices(verts, weights, [7, 10], [8, 11]))  # L/R ankle + foot joints
     t = lambda x: torch.from_numpy(np.ascontiguousarray(x))  # noqa: E731
     return BodyModelData(
         name=f"{kind}/{gender}" + ("/body" if body_only else ""),
@@ -383,10 +364,9 @@ def _load(kind, path, gender, num_betas, body_only, rebuild) -> BodyModel:
         except BodyModelFileError as e:
             log.warning("rebuilding %s: %s", cache, e)
     if data is None:
-        t0 = time.time()
         data = build_smpl_data(source, kind, gender, num_betas, body_only)
         data.save(cache)
-        log.info("converted %s to %s in %.1f s", source, cache, time.time() - t0)
+        log.info("converted %s into %s", source, cache)
     return BodyModel(data)
 
 

@@ -74,7 +74,7 @@ from moro.paths import cache_dir, data_dir
 log = logging.getLogger(__name__)
 
 BODY_MODELS_ENV = "MORO_BODY_MODELS"
-BUILD_VERSION = 1  # bump when the conversion changes: old cache files are then not reused
+BUILD_VERSION = 2  # bump when the conversion changes: old cache files are then not reused
 GENDERS = ("neutral", "female", "male")
 SMPLX_BODY_VERTICES = 9383  # SMPL-X vertices 0..9382: the body without the two eyeballs
 
@@ -313,6 +313,7 @@ def build_smpl_data(
     j_template = jreg @ verts  # (j, 3), from the full mesh
     j_shapedirs = (jreg @ shapedirs.reshape(len(verts), -1)).reshape(-1, 3, num_betas)  # (j, 3, s)
     joints22 = jreg[: len(JOINTS22)].copy()
+    joint_reg = jreg.copy()  # all skeleton joints from posed vertices (parametric fitting)
     coco = np.stack([jreg[COCO17_BODY_FROM_JOINTS22[n]] if n not in lay["face"] else
                      np.bincount([lay["face"][n]], minlength=len(verts)).astype(np.float64)
                      for n in COCO17])  # (17, v): joint-regressor rows and one-hot face vertices
@@ -322,6 +323,7 @@ def build_smpl_data(
         faces = faces[(faces < keep).all(1)]
         joints22 = _restrict_regressor(joints22, verts, keep, faces)
         coco = _restrict_regressor(coco, verts, keep, faces)
+        joint_reg = _restrict_regressor(joint_reg, verts, keep, faces)
         verts, shapedirs, posedirs, weights = verts[:keep], shapedirs[:keep], posedirs[:keep], weights[:keep]
     foot = (np.asarray(SMPL_FOOT_VERTICES, dtype=np.int64) if kind == "smpl"
             else pick_foot_vertices(verts, weights, [7, 10], [8, 11]))  # L/R ankle + foot joints
@@ -331,7 +333,8 @@ def build_smpl_data(
         v_template=t(verts), shapedirs=t(shapedirs), j_template=t(j_template), j_shapedirs=t(j_shapedirs),
         weights=t(weights), posedirs=t(posedirs), parents=list(a["parents"]), joint_names=list(lay["names"]),
         faces=t(faces), joints22_regressor=t(joints22), coco17_regressor=t(coco), foot_vertices=t(foot),
-        meta={"source": str(Path(path).absolute()), "kind": kind, "gender": gender, "num_betas": num_betas,
+        joint_regressor=t(joint_reg),
+        meta={"source": str(Path(path).absolute()), "kind": kind, "smplfitter_name": kind, "gender": gender, "num_betas": num_betas,
               "body_only": body_only, "shape_bases_in_file": n_shape, "build_version": BUILD_VERSION,
               "hands": "full rotations, flat when identity (hands_mean not added)",
               "foot_vertices": "SMPL_FOOT_VERTICES" if kind == "smpl" else "pick_foot_vertices"},

@@ -34,6 +34,63 @@ def _cmd_demo(args: argparse.Namespace) -> int:
     return _cmd_body_check(argparse.Namespace(model="anny", topology="notoes_collapse5pc", path=None, frames=16, seed=0))
 
 
+def _cmd_eval(args: argparse.Namespace) -> int:
+    from pathlib import Path
+
+    from moro.metrics.protocols.run import EvalConfig, ProtocolUnavailableError, default_out_dir, run_eval
+
+    cfg = EvalConfig(
+        protocol=args.protocol, gt_root=Path(args.gt), pred_dir=Path(args.pred), methods=args.method,
+        out_dir=Path(args.out) if args.out else default_out_dir(args.pred, args.protocol),
+        smplx=args.smplx, smpl=args.smpl, smplx2smpl=args.smplx2smpl, gt_boxes=args.gt_boxes,
+        trusted=args.trust_pickles, reference=not args.no_reference, plot=not args.no_plot,
+    )
+    def progress(i, gt):
+        if args.verbose:
+            print(f"[{i + 1}] {gt.name}: {gt.num_frames} frames", file=sys.stderr)
+
+    try:
+        result, paths = run_eval(cfg, progress=progress)
+    except ProtocolUnavailableError as e:
+        print(f"moro eval: {e}", file=sys.stderr)
+        return 2
+    print(result.markdown())
+    for kind, path in paths.items():
+        print(f"wrote {kind}: {path}")
+    print(f"metrics_ok={int(result.ok)}")
+    return 0 if result.ok else 1
+
+
+def _cmd_model_summary(args: argparse.Namespace) -> int:
+    import torch
+
+    from moro.model.summary import build_preset, count_parameters, estimate_forward_seconds
+
+    model, cfg = build_preset(args.preset, "meta")
+    tr, tok = cfg.transformer, cfg.tokens
+    print(f"MoRo preset '{args.preset}': width {tr.width}, {tr.num_heads} heads, depth {tr.motion_depth} (motion) / "
+          f"{tr.decoder_depth} (decoder), {tok.num_tokens} tokens x {tok.num_codes} codes, window +-{tr.window} frames")
+    counts = count_parameters(model)
+    print(f"{'part':<20}{'params_m':>12}  note")
+    for c in counts:
+        note = "frozen" if not c.trainable else ("frozen in video finetuning" if c.name.startswith("image") else "")
+        print(f"{c.name:<20}{c.params / 1e6:>12.3f}  {note}")
+    total = sum(c.params for c in counts)
+    backbone = sum(c.params for c in counts if c.name == "image_backbone")
+    print(f"{'total':<20}{total / 1e6:>12.3f}")
+    if not args.no_timing:
+        frames = args.frames or cfg.clip_frames
+        secs, method = estimate_forward_seconds(args.preset, frames)
+        print(f"forward-time estimate, batch 1 x {frames} frames, float32, no grad, this CPU "
+              f"({torch.get_num_threads()} threads); method: {method}")
+        for name, s in secs.items():
+            print(f"  {name:<20}{s:>10.2f} s")
+        t = sum(secs.values())
+        print(f"  {'total':<20}{t:>10.2f} s  ({frames / t:.3g} frames/s)")
+    print(f"params_m={total / 1e6:.3f} backbone_params_m={backbone / 1e6:.3f}")
+    return 0
+
+
 def build_parser() -> argparse.ArgumentParser:
     p = argparse.ArgumentParser(prog="moro", description="MoRo: 3D human motion from monocular video, robust to occlusion.")
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
@@ -55,6 +112,30 @@ def build_parser() -> argparse.ArgumentParser:
     build.add_argument("--topology", default="notoes_collapse5pc", help="an Anny topology or 'all'")
     build.add_argument("--rebuild", action="store_true")
     build.set_defaults(func=_cmd_body_build)
+
+    ev = sub.add_parser("eval", help="score predictions on a benchmark protocol (table, CSV, JSON, PNG)")
+    ev.add_argument("--protocol", required=True, choices=["egobody-occ", "rich", "rich-trunc", "synth"])
+    ev.add_argument("--gt", required=True, help="ground-truth root of the protocol's dataset")
+    ev.add_argument("--pred", required=True, help="predictions: PRED/<method>/<sequence>.npz")
+    ev.add_argument("--method", nargs="+", default=None, help="methods (folders of PRED) in table order; default all")
+    ev.add_argument("--out", default=None, help="output folder for CSV/JSON/PNG (default PRED/eval-<protocol>)")
+    ev.add_argument("--smplx", default=None, help="SMPL-X model file or folder (ground-truth fits)")
+    ev.add_argument("--smpl", default=None, help="SMPL model file or folder (neutral regressor for --smplx2smpl)")
+    ev.add_argument("--smplx2smpl", default=None,
+                    help="SMPL-X -> SMPL vertex transfer (.pkl/.pt/.npz); without it SMPL-X joints are used (a reported deviation)")
+    ev.add_argument("--gt-boxes", action="store_true", help="protocol input boxes from projected GT joints (supplement D)")
+    ev.add_argument("--trust-pickles", action="store_true", help="fully unpickle ground-truth .pt files (trusted files only)")
+    ev.add_argument("--no-reference", action="store_true", help="omit the ground truth's own jitter/sliding row")
+    ev.add_argument("--no-plot", action="store_true", help="skip the per-joint PNG")
+    ev.set_defaults(func=_cmd_eval)
+
+    model = sub.add_parser("model", help="the MoRo network: parameter counts, timing")
+    model_sub = model.add_subparsers(dest="model_command", required=True, metavar="SUBCOMMAND")
+    summary = model_sub.add_parser("summary", help="parameters per part and a forward-time estimate on this CPU")
+    summary.add_argument("--preset", default="tiny", choices=["paper", "tiny"])
+    summary.add_argument("--frames", type=int, default=None, help="clip length to time (default: the preset's clip)")
+    summary.add_argument("--no-timing", action="store_true", help="only count parameters")
+    summary.set_defaults(func=_cmd_model_summary)
     return p
 
 

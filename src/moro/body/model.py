@@ -174,8 +174,8 @@ class BodyModel(nn.Module):
         """
         batch = self._check(body_pose, betas, root_rot, root_trans)
         dtype = body_pose.dtype
-        betas = betas.to(dtype).expand(batch + betas.shape[-1:])
-        v_shaped, j_rest = self.shaped(betas)  # (..., v, 3), (..., j, 3)
+        # A shared shape (betas of shape (s,)) is blended once and broadcast over the batch.
+        v_shaped, j_rest = self.shaped(betas.to(dtype))  # (..., v, 3) | (v, 3), (..., j, 3) | (j, 3)
         eye = torch.eye(3, dtype=dtype, device=body_pose.device)
         if self.posedirs is not None:
             feat = (body_pose - eye).flatten(-3)  # (..., (j-1)*9)

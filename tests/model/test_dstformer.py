@@ -1,0 +1,80 @@
+"""DSTFormer blocks: order of the streams, fusion, band-limited temporal mixing, official sub-key names."""
+
+import pytest
+import torch
+
+from moro.model.dstformer import DSTBlock, DSTFormer
+
+# official checkpoint layout, table 3.7: 24 sub-keys per block
+OFFICIAL_BLOCK_KEYS = {
+    f"{n}_{s}.{p}" for n in ("norm1", "norm2") for s in ("s", "t") for p in ("weight", "bias")
+} | {f"attn_{s}.{l}.{p}" for s in ("s", "t") for l in ("qkv", "proj") for p in ("weight", "bias")} | {
+    f"mlp_{s}.{l}.{p}" for s in ("s", "t") for l in ("fc1", "fc2") for p in ("weight", "bias")
+}
+
+
+@pytest.fixture(scope="module")
+def former():
+    torch.manual_seed(0)
+    return DSTFormer(dim=32, depth=2, num_heads=4, window=3).eval()
+
+
+def test_shapes_and_no_final_norm(former):
+    x = torch.randn(2, 11, 5, 32)
+    assert former(x).shape == (2, 11, 5, 32)
+    assert not any(k.startswith(("norm.", "final")) for k in former.state_dict())
+
+
+def test_block_sub_keys_match_official_layout():
+    block = DSTBlock(64, 4, window=60)
+    keys = set(block.state_dict())
+    assert keys == OFFICIAL_BLOCK_KEYS and len(keys) == 24
+    sd = block.state_dict()
+    assert sd["attn_t.qkv.weight"].shape == (192, 64) and sd["mlp_s.fc1.weight"].shape == (256, 64)
+    assert block.norm1_s.eps == 1e-5 and block.mlp_s.act.approximate == "none"
+
+
+def test_depth_keys_and_fusion_shape(former):
+    sd = former.state_dict()
+    assert sd["ts_attn.1.weight"].shape == (2, 64) and sd["ts_attn.1.bias"].shape == (2,)
+    assert {k.split(".")[0] for k in sd} == {"blocks_st", "blocks_ts", "ts_attn"}
+
+
+def test_stream_orders():
+    torch.manual_seed(1)
+    st, ts = DSTBlock(16, 2, 2, "st"), DSTBlock(16, 2, 2, "ts")
+    ts.load_state_dict(st.state_dict())
+    x = torch.randn(1, 6, 4, 16)
+    torch.testing.assert_close(st(x), st.temporal(st.spatial(x)))
+    torch.testing.assert_close(ts(x), st.spatial(st.temporal(x)))
+    assert not torch.allclose(st(x), ts(x))
+
+
+def test_initial_fusion_is_the_average_of_both_streams():
+    torch.manual_seed(2)
+    f = DSTFormer(16, 1, 2, 2).eval()
+    x = torch.randn(1, 5, 3, 16)
+    torch.testing.assert_close(f(x), 0.5 * (f.blocks_st[0](x) + f.blocks_ts[0](x)))
+
+
+def test_spatial_attention_stays_within_a_frame_and_temporal_within_the_window():
+    """Depth 1: each block has one temporal attention, so frame i only sees frames i-w .. i+w."""
+    torch.manual_seed(3)
+    f = DSTFormer(16, 1, 2, window=2).eval()
+    x = torch.randn(1, 12, 3, 16)
+    x2 = x.clone()
+    x2[:, 8, 1] += torch.randn(16)  # one token of frame 8 (not a uniform shift: LayerNorm removes those)
+    d = (f(x2) - f(x)).abs().sum(dim=(0, 2, 3))
+    assert torch.all(d[:6] == 0) and torch.all(d[6:11] > 0) and torch.all(d[11:] == 0)
+
+
+def test_batched_equals_one_by_one(former):
+    x = torch.randn(3, 9, 4, 32)
+    out = former(x)
+    for i in range(3):
+        torch.testing.assert_close(out[i : i + 1], former(x[i : i + 1]), atol=1e-5, rtol=0)
+
+
+def test_any_length_runs_including_beyond_the_window(former):
+    for t in (1, 2, 40):
+        assert former(torch.randn(1, t, 2, 32)).shape == (1, t, 2, 32)

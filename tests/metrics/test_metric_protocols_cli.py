@@ -1,4 +1,4 @@
-"""``moro eval``: table with methods side by side, CSV / JSON / PNG, ``metrics_ok``, the synth placeholder."""
+"""``moro eval``: table with methods side by side, CSV / JSON / PNG, ``metrics_ok``, a foreign synth folder."""
 
 from __future__ import annotations
 
@@ -77,6 +77,6 @@ def test_eval_unknown_method_lists_available(egobody_eval, capsys):
     assert "['moro', 'offset']" in capsys.readouterr().err
 
 
-def test_eval_synth_says_the_reader_is_not_available_yet(tmp_path, capsys):
+def test_eval_synth_names_a_folder_without_synthetic_data(tmp_path, capsys):
     rc = main(["eval", "--protocol", "synth", "--gt", str(tmp_path), "--pred", str(tmp_path)])
-    assert rc == 2 and "synthetic benchmark reader is not available yet" in capsys.readouterr().err
+    assert rc == 2 and "no moro synthetic sequence folders" in capsys.readouterr().err

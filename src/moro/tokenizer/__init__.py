@@ -6,7 +6,10 @@ Public API::
     load_official_hierarchy(folder) / save_official_hierarchy(h, folder)         (authors' _pool*.npy)
     MeshLayer, mesh_conv, mesh_pool, neighbour_mix                               (layers)
     VectorQuantizerEMA                                                           (codebook)
-    MeshVQVAE(MeshVQVAEConfig.paper() | .tiny(), hierarchy)  or  MeshVQVAE.from_mesh(config, faces, v)
+    MeshVQVAE(MeshVQVAEConfig.paper() | .anny() | .tiny(), hierarchy)  or  MeshVQVAE.from_mesh(config, faces, v)
+    TOKENIZER_PRESETS / tokenizer_preset(name)                                   (paper | anny | tiny: mesh + config)
+    save_tokenizer / load_tokenizer(path, faces=..., num_vertices=...)          (trained tokenizer files)
+    load_official_tokenizer_state(model, state_dict)                             (the authors' 34 tensors)
 
 Imports only torch / numpy / scipy and moro.paths; never moro.model or moro.body.
 """
@@ -22,6 +25,9 @@ from moro.tokenizer.layers import MeshLayer, mesh_conv, mesh_pool, neighbour_mix
 from moro.tokenizer.neighbours import MeshHierarchy, NeighbourList, load_official_hierarchy, save_official_hierarchy
 from moro.tokenizer.quantizer import QuantizerOutput, VectorQuantizerEMA
 from moro.tokenizer.vqvae import PRESETS, MeshVQVAE, MeshVQVAEConfig, MeshVQVAEOutput
+from moro.tokenizer.checkpoint import HierarchyMismatchError, TokenizerCheckpointError, load_tokenizer, save_tokenizer
+from moro.tokenizer.official import OfficialStateError, load_official_tokenizer_state
+from moro.tokenizer.presets import TOKENIZER_PRESETS, TokenizerPreset, tokenizer_preset
 
 __all__ = [
     "DEFAULT_LEVEL_RATIOS",
@@ -44,4 +50,13 @@ __all__ = [
     "MeshVQVAE",
     "MeshVQVAEConfig",
     "MeshVQVAEOutput",
+    "TOKENIZER_PRESETS",
+    "TokenizerPreset",
+    "tokenizer_preset",
+    "save_tokenizer",
+    "load_tokenizer",
+    "TokenizerCheckpointError",
+    "HierarchyMismatchError",
+    "load_official_tokenizer_state",
+    "OfficialStateError",
 ]

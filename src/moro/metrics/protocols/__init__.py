@@ -14,6 +14,7 @@ Modules (one concept each):
 - :mod:`.protocol`    Protocol base, prediction folders, :func:`evaluate`
 - :mod:`.egobody_occ` EgoBody-Occ reader (real EgoBody layout)
 - :mod:`.rich`        RICH (GVHMR labels) and the truncation variant
+- :mod:`.synth`       the synthetic benchmark (``moro synth`` folders); GT written as predictions
 - :mod:`.run`         protocols by name, :func:`run_eval` behind ``moro eval``
 """
 
@@ -25,6 +26,7 @@ from .rich import Rich, read_rich_calibration
 from .run import PROTOCOLS, EvalConfig, ProtocolUnavailableError, build_protocol, register_protocol, run_eval
 from .scoring import ALL_COLUMNS, EXTRA_COLUMNS, TABLE_COLUMNS, MethodScores, score_sequence
 from .sequence import GroundTruthError, GroundTruthSequence, MaskLengthError, camera_to_world
+from .synth import SynthBenchmark, synth_ground_truth, write_gt_predictions
 
 __all__ = [
     "GroundTruthSequence", "GroundTruthError", "MaskLengthError", "camera_to_world",
@@ -33,5 +35,6 @@ __all__ = [
     "EvalResult", "MethodResult", "REFERENCE_NAME",
     "Protocol", "SequenceProtocol", "PredictionDir", "PredictionSource", "discover_methods", "evaluate",
     "EgoBodyOcc", "EgoBodyOccEntry", "read_occ_info", "openpose_boxes", "Rich", "read_rich_calibration",
+    "SynthBenchmark", "synth_ground_truth", "write_gt_predictions",
     "PROTOCOLS", "EvalConfig", "ProtocolUnavailableError", "build_protocol", "register_protocol", "run_eval",
 ]

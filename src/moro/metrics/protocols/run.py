@@ -1,9 +1,8 @@
 """``moro eval``'s library side: build a protocol by name, score a prediction directory, write files.
 
-Protocols by name (:data:`PROTOCOLS`): ``egobody-occ``, ``rich``, ``rich-trunc``, ``synth``.
-The synthetic benchmark's reader is not available yet (issue "Synthetic occlusion world"); once
-it yields :class:`GroundTruthSequence` s it plugs in through :class:`SequenceProtocol` /
-:func:`register_protocol`.
+Protocols by name (:data:`PROTOCOLS`): ``egobody-occ``, ``rich``, ``rich-trunc``, ``synth``
+(the synthetic benchmark written by ``moro synth``, :mod:`.synth`). Other readers plug in through
+:class:`SequenceProtocol` / :func:`register_protocol`.
 """
 
 from __future__ import annotations
@@ -80,11 +79,9 @@ def _rich(truncation: bool) -> Callable[[EvalConfig, BodyModelSource], Protocol]
 
 
 def _synth(cfg: EvalConfig, models: BodyModelSource) -> Protocol:
-    raise ProtocolUnavailableError(
-        "the synthetic benchmark reader is not available yet: its on-disk format lands with the issue "
-        "'Synthetic occlusion world'. Until then, score synthetic ground truth from Python with "
-        "moro.metrics.protocols.SequenceProtocol('synth', <GroundTruthSequence iterable>) and evaluate()"
-    )
+    from .synth import SynthBenchmark
+
+    return SynthBenchmark(cfg.gt_root, use_gt_boxes=cfg.gt_boxes, verify=bool(cfg.extra.get("verify", False)))
 
 
 PROTOCOLS: dict[str, Callable[[EvalConfig, BodyModelSource], Protocol]] = {

@@ -1,0 +1,170 @@
+"""Iterative masked decoding of one clip (supplement B; design.md "Inference").
+
+With N = t n token positions of a clip (t frames, n token slots) and K iterations (paper 5)::
+
+    ids   = [MASK] everywhere;  traj = coarse camera trajectory of the image encoder
+    for k = 1 .. K:
+        logits, refined traj = network(ids, canonical(traj), image features)   # one pass
+        at every still-masked position: top-1 code and its softmax probability (confidence)
+        m_k = round(N (1 + cos(pi k / K)) / 2)                # still masked after pass k
+        of the positions masked before this pass, the m_k least confident stay [MASK];
+        the others are fixed to their top-1 code (fixed positions never change again)
+        traj = refined traj of this pass
+    => ids (no [MASK] left, since m_K = 0), the last refined trajectory and contact logits
+
+``round`` rounds halves up (``floor(x + 0.5)``), so ``m_0 = N`` and ``m_K = 0`` exactly.
+Greedy top-1 (no sampling) makes decoding deterministic for a given input; ties in confidence
+are broken by position (the lower flat index ``(frame, slot)`` counts as less confident).
+The image features are computed once by the caller and reused by all K passes. A pass is any
+function ``step(ids, traj) -> StepOutput`` (:func:`model_step` wraps a MoRo), so tests can
+drive the loop with fake logits.
+
+Shape letters: b clips, t frames, n token slots, k codes. Trajectories are absolute camera
+trajectories ``[6D (first two rows of R), t (m)]`` (b, t, 9); the MoRo step canonicalises them.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Callable, NamedTuple
+
+import torch
+
+__all__ = [
+    "DecodingConfig",
+    "StepOutput",
+    "DecodeResult",
+    "masked_schedule",
+    "iterative_decode",
+    "model_step",
+    "decode_clip",
+]
+
+
+@dataclass
+class DecodingConfig:
+    """Settings of the decoding loop (paper values)."""
+
+    iterations: int = 5  # K network passes; each fixes the confident part of the still-masked tokens
+
+    def __post_init__(self) -> None:
+        if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or self.iterations < 1:
+            raise ValueError(f"decoding iterations must be an int >= 1, got {self.iterations!r}")
+
+
+class StepOutput(NamedTuple):
+    """What one network pass gives the loop."""
+
+    logits: torch.Tensor  # (b, t, n, k) pose-token logits
+    traj: torch.Tensor  # (b, t, 9) refined camera trajectory [6D, t (m)]
+    contact_logits: torch.Tensor | None = None  # (b, t, 4) foot-contact logits, if the network has them
+
+
+@dataclass
+class DecodeResult:
+    """Output of :func:`iterative_decode`."""
+
+    ids: torch.Tensor  # (b, t, n) int64 codes in [0, k)
+    confidence: torch.Tensor  # (b, t, n) float32 softmax probability of each code when it was fixed
+    fixed_at: torch.Tensor  # (b, t, n) int64 pass (1..K) that fixed each position
+    traj: torch.Tensor  # (b, t, 9) refined camera trajectory of the last pass
+    contact_logits: torch.Tensor | None  # (b, t, 4) of the last pass, or None
+    masked_counts: list[int] = field(default_factory=list)  # [m_0 = N, m_1, ..., m_K = 0] per clip
+
+
+def masked_schedule(num_positions: int, iterations: int) -> list[int]:
+    """Still-masked counts ``[m_0, ..., m_K]``, ``m_k = floor(N (1 + cos(pi k / K)) / 2 + 1/2)``.
+
+    Non-increasing from ``m_0 = N`` to ``m_K = 0``.
+    """
+    if num_positions < 0 or iterations < 1:
+        raise ValueError(f"need num_positions >= 0 and iterations >= 1, got {num_positions}, {iterations}")
+    counts = [int(math.floor(num_positions * (1.0 + math.cos(math.pi * k / iterations)) / 2.0 + 0.5))
+              for k in range(iterations + 1)]
+    counts[0], counts[-1] = num_positions, 0  # exact ends, whatever the float rounding of cos
+    return counts
+
+
+def iterative_decode(
+    step: Callable[[torch.Tensor, torch.Tensor], StepOutput],
+    init_traj: torch.Tensor,
+    num_tokens: int,
+    mask_id: int,
+    iterations: int = 5,
+) -> DecodeResult:
+    """Run the K-pass loop of the module docstring.
+
+    Args:
+        step: ``step(ids (b, t, n) int64 with [MASK] = mask_id, traj (b, t, 9)) -> StepOutput``;
+            called exactly ``iterations`` times. Its logits must have ``k = mask_id`` classes
+            ([MASK] is never a class).
+        init_traj: (b, t, 9) trajectory fed to the first pass (the image encoder's coarse one).
+        num_tokens: n token slots per frame.
+        mask_id: id of [MASK] (= number of codes k).
+        iterations: K.
+    Returns:
+        :class:`DecodeResult`.
+    """
+    DecodingConfig(iterations)  # validates
+    if init_traj.ndim != 3 or init_traj.shape[-1] != 9:
+        raise ValueError(f"init_traj must be (b, t, 9), got {tuple(init_traj.shape)}")
+    b, t = init_traj.shape[:2]
+    num_positions = t * num_tokens
+    schedule = masked_schedule(num_positions, iterations)
+    device = init_traj.device
+    ids = torch.full((b, num_positions), mask_id, dtype=torch.long, device=device)
+    confidence = torch.zeros(b, num_positions, dtype=torch.float32, device=device)
+    fixed_at = torch.zeros(b, num_positions, dtype=torch.long, device=device)
+    masked = torch.ones(b, num_positions, dtype=torch.bool, device=device)
+    traj, contact = init_traj, None
+    for k in range(1, iterations + 1):
+        out = step(ids.view(b, t, num_tokens), traj)
+        if tuple(out.logits.shape[:3]) != (b, t, num_tokens) or out.logits.shape[-1] != mask_id:
+            raise ValueError(f"step returned logits {tuple(out.logits.shape)}; expected ({b}, {t}, {num_tokens}, {mask_id})")
+        prob, pred = out.logits.detach().float().softmax(dim=-1).max(dim=-1)  # (b, t, n) each
+        prob, pred = prob.reshape(b, num_positions), pred.reshape(b, num_positions)
+        # Fixed positions are "infinitely confident": they sort last and are never re-masked.
+        score = torch.where(masked, prob, torch.full_like(prob, math.inf))
+        order = torch.argsort(score, dim=1, stable=True)  # ascending; ties -> lower index first
+        still = torch.zeros_like(masked)
+        still.scatter_(1, order[:, : schedule[k]], True)
+        newly = masked & ~still
+        ids = torch.where(newly, pred, ids)
+        confidence = torch.where(newly, prob, confidence)
+        fixed_at = torch.where(newly, torch.full_like(fixed_at, k), fixed_at)
+        masked = still
+        traj, contact = out.traj.detach(), (None if out.contact_logits is None else out.contact_logits.detach())
+    shape = (b, t, num_tokens)
+    return DecodeResult(ids.view(shape), confidence.view(shape), fixed_at.view(shape), traj, contact, schedule)
+
+
+def model_step(model, image) -> Callable[[torch.Tensor, torch.Tensor], StepOutput]:
+    """A :func:`iterative_decode` step running a MoRo on fixed image features.
+
+    Args:
+        model: :class:`~moro.model.MoRo` (eval mode).
+        image: :class:`~moro.model.ImageFeatures` of the clip, computed once.
+    """
+
+    def step(ids: torch.Tensor, traj: torch.Tensor) -> StepOutput:
+        out = model(ids, model.canonical_input(traj), image)
+        return StepOutput(out.decoder.logits, out.decoder.traj, out.decoder.contact_logits)
+
+    return step
+
+
+@torch.no_grad()
+def decode_clip(model, image, config: DecodingConfig | None = None) -> DecodeResult:
+    """Decode one clip with a MoRo: ``iterative_decode(model_step(model, image), image.coarse_traj, ...)``.
+
+    Args:
+        model: :class:`~moro.model.MoRo`; put it in eval mode first (dropout off).
+        image: :class:`~moro.model.ImageFeatures` (b, t, ...).
+        config: :class:`DecodingConfig`.
+    """
+    cfg = config or DecodingConfig()
+    if model.training:
+        raise ValueError("decode_clip needs the model in eval mode: call model.eval() first")
+    return iterative_decode(model_step(model, image), image.coarse_traj, model.config.tokens.num_tokens,
+                            model.mask_id, cfg.iterations)

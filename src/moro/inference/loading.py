@@ -1,0 +1,153 @@
+"""Load a MoRo checkpoint for video inference and the body model whose mesh it predicts.
+
+**Checkpoint** (:func:`resolve_checkpoint`): ``--checkpoint PATH``, else ``$MORO_CHECKPOINT``,
+else the shipped model ``<moro data dir>/checkpoints/moro-tiny.pt`` (``$MORO_DATA_DIR``, see
+:mod:`moro.paths`). Any MoRo checkpoint with an image encoder and a backbone works
+(:mod:`moro.model.checkpoint`); its configuration travels inside it.
+
+**Body model** (:func:`resolve_body`): the tokenizer inside the checkpoint decodes meshes of one
+body model's topology, and the parametric fit needs exactly that model. It is, in order: the
+checkpoint's own record (a ``body`` entry ``{"model", "topology"}`` if the trainer wrote one),
+the user's ``--body-model/--topology``, or the tokenizer preset with the checkpoint's vertex
+count (:data:`moro.tokenizer.presets.TOKENIZER_PRESETS`: 615 -> Anny ``notoes_collapse5pc``,
+13348 -> Anny ``anny-noeyes-notongue``, 9383 -> SMPL-X body). A vertex count that fits no body
+model, or a user choice that contradicts the checkpoint, raises
+:class:`~moro.inference.errors.BodyModelMismatchError`.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+from pathlib import Path
+
+import torch
+
+from moro.inference.errors import BodyModelMismatchError, InferenceError, ModelNotForVideoError
+from moro.paths import data_dir
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CHECKPOINT_ENV", "SHIPPED_CHECKPOINT", "resolve_checkpoint", "load_model", "resolve_body", "body_record"]
+
+CHECKPOINT_ENV = "MORO_CHECKPOINT"
+SHIPPED_CHECKPOINT = ("checkpoints", "moro-tiny.pt")
+
+
+def resolve_checkpoint(path: str | os.PathLike | None) -> Path:
+    """The checkpoint to use (module docstring); FileNotFoundError naming what was tried."""
+    if path is not None:
+        p = Path(path)
+        if not p.is_file():
+            raise FileNotFoundError(f"MoRo checkpoint not found: {p}")
+        return p
+    tried = []
+    if os.environ.get(CHECKPOINT_ENV):
+        p = Path(os.environ[CHECKPOINT_ENV])
+        if p.is_file():
+            return p
+        tried.append(f"${CHECKPOINT_ENV}={p}")
+    p = data_dir(*SHIPPED_CHECKPOINT)
+    if p.is_file():
+        return p
+    tried.append(str(p))
+    raise FileNotFoundError(f"no MoRo checkpoint given and none found ({', '.join(tried)}); pass --checkpoint CKPT "
+                            f"(a model saved by moro training) or set ${CHECKPOINT_ENV}")
+
+
+def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
+    """A MoRo from ``path`` in eval mode on ``device``, checked to have an image encoder and backbone."""
+    from moro.model import MoRo
+
+    model = MoRo.from_checkpoint(path, map_location=device).eval()
+    enc = model.image_encoder
+    if enc is None:
+        raise ModelNotForVideoError(f"{path} holds a motion-only MoRo (no image encoder): it cannot read video; "
+                                    "use a checkpoint from image pretraining or video fine-tuning")
+    if model.backbone is None and getattr(enc, "backbone", None) is None:
+        raise ModelNotForVideoError(f"{path} has no image backbone, so it cannot turn frames into features; "
+                                    "save the model with its backbone attached")
+    return model
+
+
+def backbone_of(model):
+    """The image backbone of a MoRo (attached directly, or inside an ``ImageBranch``)."""
+    return model.backbone if model.backbone is not None else model.image_encoder.backbone
+
+
+def body_record(path: str | os.PathLike) -> dict | None:
+    """The checkpoint's optional ``body`` entry, read without loading the weights into memory."""
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - old-style files cannot be memory-mapped; the entry is optional
+        return None
+    body = payload.get("body") if isinstance(payload, dict) else None
+    return body if isinstance(body, dict) else None
+
+
+def _preset_for(num_vertices: int) -> tuple[str, str] | None:
+    from moro.tokenizer.presets import TOKENIZER_PRESETS
+
+    for p in TOKENIZER_PRESETS.values():
+        if p.num_vertices == num_vertices:
+            return p.body_model, p.topology
+    return None
+
+
+def resolve_body(
+    model,
+    record: dict | None = None,
+    body_model: str | None = None,
+    topology: str | None = None,
+    smplx_path: str | None = None,
+):
+    """The body model matching the checkpoint's tokenizer mesh (module docstring).
+
+    Args:
+        model: the loaded MoRo.
+        record: the checkpoint's ``body`` entry, if any.
+        body_model, topology: the user's choice (None = from the checkpoint).
+        smplx_path: SMPL-X / SMPL model file or folder (for those body models).
+    Returns:
+        a :class:`~moro.body.BodyModel` whose vertex count equals the tokenizer's.
+    """
+    from moro.body.registry import load_body_model
+
+    v = model.tokenizer.num_vertices
+    guess = (record["model"], record.get("topology")) if record and "model" in record else _preset_for(v)
+    if body_model is not None:
+        if guess is not None and body_model != guess[0]:
+            raise BodyModelMismatchError(
+                f"the checkpoint predicts {guess[0]} meshes ({v} vertices) but --body-model {body_model} was asked; "
+                f"drop --body-model, or use a checkpoint trained for {body_model}")
+        guess = (body_model, topology if topology is not None else (guess[1] if guess else None))
+    elif topology is not None and guess is not None:
+        guess = (guess[0], topology)
+    if guess is None:
+        raise BodyModelMismatchError(
+            f"the checkpoint's tokenizer decodes meshes of {v} vertices, which is no known body model's mesh "
+            "(Anny notoes_collapse5pc 615, Anny anny-noeyes-notongue 13348, SMPL-X body 9383); it was trained for "
+            "another body model: pass --body-model/--topology naming it, or use a checkpoint for one of these")
+    try:
+        body = load_body_model(guess[0], guess[1], smplx_path)
+    except (ValueError, FileNotFoundError) as e:
+        raise InferenceError(f"cannot load the body model {guess[0]}/{guess[1]} this checkpoint needs: {e}") from e
+    if body.num_vertices != v:
+        raise BodyModelMismatchError(
+            f"the checkpoint decodes meshes of {v} vertices but the body model {body.name} has {body.num_vertices}; "
+            "it was trained for another body model or topology: choose the matching --body-model/--topology")
+    _warn_if_other_hierarchy(model, body)
+    return body
+
+
+def _warn_if_other_hierarchy(model, body) -> None:
+    from moro.tokenizer import build_hierarchy
+
+    try:
+        digest = build_hierarchy(body.faces.cpu().numpy(), body.num_vertices, model.tokenizer.config.hierarchy).digest
+    except Exception as e:  # noqa: BLE001 - only a diagnostic
+        log.debug("hierarchy check skipped: %s", e)
+        return
+    if digest != model.tokenizer.hierarchy.digest:
+        log.warning("the checkpoint's pooling hierarchy differs from the one generated for %s (e.g. the authors' "
+                    "files, or another generator version); the vertex count matches, continuing", body.name)

@@ -71,7 +71,7 @@ class PickledObject:
         return obj
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
-        pass
+        """Arguments were already recorded by ``__new__``; nothing runs."""
 
     def __setstate__(self, state: Any) -> None:
         self.state = state

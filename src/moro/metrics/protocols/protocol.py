@@ -45,7 +45,7 @@ class Protocol:
 
     def sequences(self) -> Iterator[GroundTruthSequence]:
         """Yield the validated ground truth of every scored sequence, in a fixed order."""
-        raise NotImplementedError
+        raise NotImplementedError  # abstractmethod: subclasses implement it
 
     def options(self) -> dict:
         """Options recorded in the JSON report."""

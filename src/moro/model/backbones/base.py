@@ -158,7 +158,7 @@ class Backbone(nn.Module):
 
     def forward_tokens(self, images: torch.Tensor) -> torch.Tensor:  # pragma: no cover - abstract
         """(b, 3, H, W) -> (b, p, d); inputs are already checked."""
-        raise NotImplementedError
+        raise NotImplementedError  # abstractmethod: subclasses implement it
 
     def forward(self, images: torch.Tensor) -> torch.Tensor:
         """Args: images (b, 3, H, W) ImageNet-normalised RGB at ``input_size``.

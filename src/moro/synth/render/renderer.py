@@ -122,13 +122,10 @@ def wall_quad(background: Background) -> tuple[np.ndarray, np.ndarray] | None:
 
 def as_vertices(body_vertices, num_vertices: int) -> np.ndarray:
     """Body vertices (v, 3) numpy or tensor -> contiguous float32 numpy, checked."""
-    try:
-        import torch
+    import torch  # a core dependency
 
-        if isinstance(body_vertices, torch.Tensor):
-            body_vertices = body_vertices.detach().cpu().numpy()
-    except ImportError:  # pragma: no cover - torch is a core dependency
-        pass
+    if isinstance(body_vertices, torch.Tensor):
+        body_vertices = body_vertices.detach().cpu().numpy()
     v = np.ascontiguousarray(body_vertices, dtype=np.float32)
     if v.shape != (num_vertices, 3):
         raise ValueError(f"body_vertices must be ({num_vertices}, 3) world metres for this scene, got {v.shape}")
@@ -165,7 +162,7 @@ class Renderer:
             body_vertices: (v, 3) body vertices in world metres (numpy or tensor).
             frame: frame index, selects the occluders' poses.
         """
-        raise NotImplementedError
+        raise NotImplementedError  # abstractmethod: each backend implements it
 
     def render_sequence(self, scene: Scene, camera: Camera, body_vertices) -> Iterator[RenderedFrame]:
         """Render every frame of ``body_vertices`` (t, v, 3) with ``scene``; yields :class:`RenderedFrame`."""

@@ -35,6 +35,11 @@ def cache_dir(*parts: str) -> Path:
     return path
 
 
+def asset_path(name: str) -> Path:
+    """A file shipped inside the package (``moro/assets/<name>``, e.g. the tiny MoRo checkpoint)."""
+    return Path(__file__).resolve().parent / "assets" / name
+
+
 def data_dir(*parts: str) -> Path:
     """Return ``<user data root>/<parts...>`` (not created); see the module docstring."""
     root = os.environ.get(DATA_ENV) or platformdirs.user_data_dir("moro")

@@ -220,7 +220,7 @@ def test_gradients_end_to_end_with_backbone(frozen):
     backbone = build_image_backbone(cfg, frozen=frozen)
     enc = ImageEncoder(cfg).train()
     backbone.train()
-    images = torch.randn(1, 2, 3, 256, 192)
+    images = torch.randn(1, 2, 3, 128, 96)
     _, bbox = inputs(b=1, t=2)
     out = enc(backbone.encode_frames(images), bbox)
     loss = out.patch_features.square().mean() + out.coarse_transl.square().mean() + out.coarse_rot6d.sum()
@@ -240,7 +240,7 @@ def test_config_errors_and_round_trip():
     assert set(PRESETS) == {"paper", "tiny"}
     enc = ImageEncoder(cfg)
     with pytest.raises(ValueError, match=r"backbone_grid=\(16, 12\)"):
-        enc.check_backbone(build_backbone("small_cnn", channels=(16, 32, 64)))  # 4 stages -> 16 x 12
+        enc.check_backbone(build_backbone("small_cnn", channels=(16, 32, 64)))  # 4 stages at 256 x 192 -> 16 x 12
     with pytest.raises(ValueError, match="backbone_dim=64"):
         build_image_backbone(ImageEncoderConfig(**{**cfg.to_dict(), "backbone_cfg": {"dim": 64}}))
     with pytest.raises(ValueError, match=r"\(b, t, 48, 128\)"):
@@ -265,7 +265,7 @@ def test_image_branch_equals_backbone_then_encoder_and_rebuilds_from_config():
     cfg = ImageEncoderConfig.tiny()
     torch.manual_seed(0)
     branch = ImageBranch(cfg, chunk_size=2).eval()
-    images = torch.randn(1, 3, 3, 256, 192)
+    images = torch.randn(1, 3, 3, 128, 96)
     _, bbox = inputs(b=1, t=3)
     with torch.no_grad():
         out = branch(images, bbox)

@@ -76,7 +76,7 @@ def _full_loss(model, b=2, t=4, seed=0, frozen_backbone=None):
     if frozen_backbone is None:
         image = image_features(b, t, d, seed=seed, requires_grad=True)
     else:
-        image = model.encode_image(torch.tensor([0.0, 0.0, 1.0]).expand(b, t, 3), images=torch.randn(b, t, 3, 256, 192))
+        image = model.encode_image(torch.tensor([0.0, 0.0, 1.0]).expand(b, t, 3), images=torch.randn(b, t, 3, *model.backbone.input_size))
     out = model(masked.input_ids, torch.randn(b, t, 9, generator=g), image)
     K = torch.tensor([[300.0, 0, 100], [0, 300, 100], [0, 0, 1]]).expand(b, 3, 3)
     pred = model.predictions(out, 1.0, g, _first_pose(b), K)
@@ -171,7 +171,7 @@ def test_checkpoint_rebuilds_image_encoder_and_backbone(tmp_path):
                  backbone=build_image_backbone(icfg)).eval()
     model.save(tmp_path / "m.pt")
     loaded = MoRo.from_checkpoint(tmp_path / "m.pt").eval()
-    bbox, images = torch.tensor([0.1, 0.0, 1.0]).expand(1, 2, 3), torch.randn(1, 2, 3, 256, 192)
+    bbox, images = torch.tensor([0.1, 0.0, 1.0]).expand(1, 2, 3), torch.randn(1, 2, 3, 128, 96)
     with torch.no_grad():
         a, b = model.encode_image(bbox, images=images), loaded.encode_image(bbox, images=images)
     torch.testing.assert_close(a.patch_features, b.patch_features, atol=0, rtol=0)

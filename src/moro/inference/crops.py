@@ -32,7 +32,8 @@ from moro.geometry import cliff_bbox_info, crop_affine, crop_intrinsics, estimat
 from moro.inference.errors import InvalidFocalError
 from moro.model.backbones import CROP_SIZE, INPUT_SIZE, crop_to_backbone_input, normalize_imagenet
 
-__all__ = ["PREFILTER_FROM", "camera_intrinsics", "crop_frame", "input_intrinsics", "bbox_info", "backbone_batch"]
+__all__ = ["PREFILTER_FROM", "camera_intrinsics", "crop_frame", "crop_geometry", "input_intrinsics", "bbox_info",
+           "backbone_batch"]
 
 PREFILTER_FROM = 1.5  # box side / crop side above which the frame is area-filtered first
 
@@ -100,7 +101,20 @@ def bbox_info(K: np.ndarray, boxes: np.ndarray) -> np.ndarray:
     return cliff_bbox_info(boxes, K).float().numpy()
 
 
-def backbone_batch(crops: np.ndarray, dtype: torch.dtype = torch.float32) -> torch.Tensor:
-    """(b, 256, 256, 3) uint8 crops -> (b, 3, 256, 192) ImageNet-normalised backbone input."""
+def backbone_batch(crops: np.ndarray, dtype: torch.dtype = torch.float32, width: int = INPUT_SIZE[1]) -> torch.Tensor:
+    """(b, S, S, 3) uint8 square crops -> (b, 3, S, width) ImageNet-normalised backbone input.
+
+    The backbone sees the crop minus ``(S - width) / 2`` columns per side (256 -> 256 x 192 for the
+    ViT; a backbone with ``input_size`` (H, W) takes crops of side H and width W, see :func:`crop_geometry`).
+    """
     x = torch.from_numpy(np.ascontiguousarray(crops)).permute(0, 3, 1, 2)
-    return normalize_imagenet(crop_to_backbone_input(x), dtype=dtype).contiguous()
+    return normalize_imagenet(crop_to_backbone_input(x, width), dtype=dtype).contiguous()
+
+
+def crop_geometry(backbone) -> tuple[int, int]:
+    """``(crop side S, input width W)`` for a backbone with ``input_size = (H, W)``: square HMR crops of
+    side ``S = H`` (256 for the paper's ViT, 128 for the tiny preset), of which the centre W columns are used."""
+    h, w = (int(v) for v in getattr(backbone, "input_size", INPUT_SIZE))
+    if w > h:
+        raise ValueError(f"backbone input_size {(h, w)}: width must not exceed height (square crops are cut to width)")
+    return h, w

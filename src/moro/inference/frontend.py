@@ -27,7 +27,7 @@ import numpy as np
 import torch
 
 from moro.inference.boxes import read_boxes_file
-from moro.inference.crops import backbone_batch, crop_frame
+from moro.inference.crops import backbone_batch, crop_frame, crop_geometry
 from moro.inference.detection import DetectorConfig, IoUTracker, make_detector, select_track, track_boxes
 from moro.inference.errors import BoxesFileError
 from moro.inference.store import CacheEntry, FrameStore, digest, file_digest
@@ -126,19 +126,20 @@ def extract_features(
 
     Args:
         boxes: the per-output-frame track of pass 1, or the user's :class:`FileBoxes`.
-        backbone: the model's image backbone ((b, 3, 256, 192) -> (b, p, d)), eval mode.
+        backbone: the model's image backbone ((b, 3, H, W) -> (b, p, d)), eval mode; crops follow its input_size.
         folder: where the store goes (a cache entry or the run's work folder).
     Returns:
         ``(track, tokens store (t, p, d))``.
     """
     device = next(backbone.parameters()).device
+    size, width = crop_geometry(backbone)
     writer = FrameStore.create(folder, "tokens", (backbone.num_patches, backbone.dim), dtype)
     rows: list[tuple] = []
     crops: list[np.ndarray] = []
 
     def flush() -> None:
         if crops:
-            x = backbone_batch(np.stack(crops)).to(device)
+            x = backbone_batch(np.stack(crops), width=width).to(device)
             writer.append(backbone(x).float().cpu().numpy())
             if progress is not None:
                 progress(len(crops))
@@ -152,7 +153,7 @@ def extract_features(
                 break  # the detection pass saw fewer frames (cannot happen with deterministic decoding)
             box, det, score = boxes.boxes[fr.index], bool(boxes.detected[fr.index]), float(boxes.score[fr.index])
         rows.append((fr.time, fr.source_index, fr.source_time, box, det, score))
-        crops.append(crop_frame(fr.rgb, box))
+        crops.append(crop_frame(fr.rgb, box, size))
         if len(crops) == batch:
             flush()
     flush()

@@ -1,8 +1,9 @@
 """Load a MoRo checkpoint for video inference and the body model whose mesh it predicts.
 
 **Checkpoint** (:func:`resolve_checkpoint`): ``--checkpoint PATH``, else ``$MORO_CHECKPOINT``,
-else the shipped model ``<moro data dir>/checkpoints/moro-tiny.pt`` (``$MORO_DATA_DIR``, see
-:mod:`moro.paths`). Any MoRo checkpoint with an image encoder and a backbone works
+else ``<moro data dir>/checkpoints/moro-tiny.pt`` (``$MORO_DATA_DIR``, see :mod:`moro.paths`), else
+the tiny model shipped inside the package (``moro/assets/moro_tiny.ckpt``, trained on the
+synthetic world only; see its record ``moro/assets/moro_tiny.json``). Any MoRo checkpoint with an image encoder and a backbone works
 (:mod:`moro.model.checkpoint`); its configuration travels inside it.
 
 **Body model** (:func:`resolve_body`): the tokenizer inside the checkpoint decodes meshes of one
@@ -24,7 +25,7 @@ from pathlib import Path
 import torch
 
 from moro.inference.errors import BodyModelMismatchError, InferenceError, ModelNotForVideoError
-from moro.paths import data_dir
+from moro.paths import asset_path, data_dir
 
 log = logging.getLogger(__name__)
 
@@ -32,6 +33,7 @@ __all__ = ["CHECKPOINT_ENV", "SHIPPED_CHECKPOINT", "resolve_checkpoint", "load_m
 
 CHECKPOINT_ENV = "MORO_CHECKPOINT"
 SHIPPED_CHECKPOINT = ("checkpoints", "moro-tiny.pt")
+PACKAGED_CHECKPOINT = "moro_tiny.ckpt"  # under moro/assets/
 
 
 def resolve_checkpoint(path: str | os.PathLike | None) -> Path:
@@ -47,10 +49,10 @@ def resolve_checkpoint(path: str | os.PathLike | None) -> Path:
         if p.is_file():
             return p
         tried.append(f"${CHECKPOINT_ENV}={p}")
-    p = data_dir(*SHIPPED_CHECKPOINT)
-    if p.is_file():
-        return p
-    tried.append(str(p))
+    for p in (data_dir(*SHIPPED_CHECKPOINT), asset_path(PACKAGED_CHECKPOINT)):
+        if p.is_file():
+            return p
+        tried.append(str(p))
     raise FileNotFoundError(f"no MoRo checkpoint given and none found ({', '.join(tried)}); pass --checkpoint CKPT "
                             f"(a model saved by moro training) or set ${CHECKPOINT_ENV}")
 

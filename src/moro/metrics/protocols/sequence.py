@@ -19,12 +19,11 @@ import numpy as np
 __all__ = ["GroundTruthSequence", "GroundTruthError", "MaskLengthError", "camera_to_world", "rigid_inverse"]
 
 
-class GroundTruthError(ValueError):
-    """Ground truth is missing or inconsistent (message: the file or sequence, and the fix)."""
+from moro.data.formats import DatasetFormatError, MaskLengthError  # noqa: E402,F401 - shared with the dataset readers
 
-
-class MaskLengthError(GroundTruthError):
-    """A visibility mask does not cover exactly the scored frames."""
+GroundTruthError = DatasetFormatError
+"""Ground truth is missing or inconsistent (message: the file or sequence, and the fix); the
+dataset readers of ``moro.data`` raise the same type."""
 
 
 def rigid_inverse(T: np.ndarray) -> np.ndarray:

@@ -114,6 +114,7 @@ class Sample(_Frames):
 
     frame_id: int = 0  # index of the frame in its sequence
     image: np.ndarray | None = None  # (H, W, 3) uint8 RGB, when decoded
+    image_file: str | None = None  # image path (relative to the dataset's source root), real datasets
 
     def validate(self) -> "Sample":
         """Check every field's shape; raise :class:`SchemaError` naming the field."""
@@ -130,6 +131,7 @@ class Clip(_Frames):
 
     frame_ids: np.ndarray | None = None  # (t,) int64 frame indices in the sequence
     images: np.ndarray | None = None  # (t, H, W, 3) uint8 RGB, when decoded
+    image_files: np.ndarray | None = None  # (t,) str image paths (relative to the dataset's source root), real datasets
 
     @property
     def num_frames(self) -> int:
@@ -156,4 +158,5 @@ class Clip(_Frames):
         ml = self.motion_label
         shared["motion_label"] = None if ml is None else str(ml[i])
         return Sample(**shared, **per_frame, frame_id=int(self.frame_ids[i]),
-                      image=None if self.images is None else self.images[i])
+                      image=None if self.images is None else self.images[i],
+                      image_file=None if self.image_files is None else str(self.image_files[i]))

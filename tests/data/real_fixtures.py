@@ -76,3 +76,40 @@ def write_amass_g(path: Path, frames: int, fps: float, seed: int = 0, gender=b"f
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **d)
     return d
+
+
+BEDLAM_K = np.array([[1500.0, 0, 640.0], [0, 1500.0, 360.0], [0, 0, 1]])
+BEDLAM_EXT = rigid(Rotation.from_rotvec([0.1, 0.4, 0.0]).as_matrix(), [0.3, -1.2, 0.5])
+
+
+def bedlam_person(frames: int, seed: int, depth: float = 5.0) -> dict:
+    """pose_cam (t, 165) / trans_cam (t, 3) of a person ``depth`` m in front of an OpenCV camera."""
+    p = motion_params(frames, seed, body_pose_dim=162)  # upright in the camera frame
+    pose = np.concatenate([p["global_orient"], p["body_pose"]], 1)
+    trans = p["transl"] + np.array([0.0, 0.0, depth - 3.0]) - BEDLAM_EXT[:3, 3]
+    return {"pose_cam": pose, "trans_cam": trans, "shape": np.concatenate([p["betas"][0], [0.0]])}
+
+
+def write_bedlam_scene(path: Path, scene_frames: dict, gender=b"neutral", K=BEDLAM_K) -> dict:
+    """One processed label file: ``scene_frames`` = {seq: {person_key: (frame ids, person dict)}}."""
+    rows = {k: [] for k in ("imgname", "center", "scale", "pose_cam", "pose_world", "shape", "trans_cam", "trans_world",
+                            "gtkps", "cam_int", "cam_ext", "gender", "proj_verts")}
+    for seq, people in scene_frames.items():
+        for _, (frames, person) in people.items():
+            for i, f in enumerate(frames):
+                rows["imgname"].append(f"{seq}/{seq}_{f:04d}.png")
+                rows["center"].append([640.0, 360.0])
+                rows["scale"].append(2.0)
+                rows["pose_cam"].append(person["pose_cam"][i])
+                rows["pose_world"].append(np.zeros(165))
+                rows["shape"].append(person["shape"])
+                rows["trans_cam"].append(person["trans_cam"][i])
+                rows["trans_world"].append(np.zeros(3))
+                rows["gtkps"].append(np.zeros((127, 3)))
+                rows["cam_int"].append(K)
+                rows["cam_ext"].append(BEDLAM_EXT)
+                rows["gender"].append(gender)
+                rows["proj_verts"].append(np.zeros((437, 2)))
+    path.parent.mkdir(parents=True, exist_ok=True)
+    np.savez(path, **{k: np.array(v, dtype=object if k == "gender" else None) for k, v in rows.items()})
+    return rows

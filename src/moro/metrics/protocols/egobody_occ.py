@@ -24,6 +24,8 @@ Files read under the EgoBody root (``rec`` = recording name, ``view`` = master |
   keypoints ``keypoints_cleaned/<rec>/<view>/frame_%05d_keypoints.json`` when present
   (:func:`openpose_boxes`), or supplement D's GT boxes with ``use_gt_boxes=True``.
 
+File parsing is shared with the training reader (:mod:`moro.data.egobody`).
+
 Scoring joints: ``scoring`` (a :class:`ScoringBody`), normally
 ``ScoringBody.smplx_to_smpl(transfer, smpl_neutral)`` (metrics.md); with ``scoring=None`` the
 gendered SMPL-X model's own joints are used and every report carries the deviation.
@@ -31,127 +33,23 @@ gendered SMPL-X model's own joints are used and every report carries the deviati
 
 from __future__ import annotations
 
-import csv
-import json
 import os
-from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import torch
 
-from moro.metrics.predictions.joblib_pickle import load_joblib_pickle
+from moro.data.egobody import (IMAGE_SIZE, KINECT_IDS, OPTIONAL_FIT_KEYS, EgoBodyOccEntry, fits_dir, openpose_boxes,
+                               read_color_params, read_fits, read_json_matrix, read_mask, read_occ_info, view_to_master)
 from moro.metrics.predictions.scoring_body import BodyModelSource, HandPCA, ScoringBody, pose_smpl_params
 
 from .boxes import gt_boxes
 from .protocol import Protocol
-from .sequence import GroundTruthError, GroundTruthSequence, MaskLengthError, rigid_inverse
+from .sequence import GroundTruthError, GroundTruthSequence, rigid_inverse
 
 __all__ = ["EgoBodyOcc", "EgoBodyOccEntry", "read_occ_info", "openpose_boxes", "KINECT_IDS"]
 
-KINECT_IDS = {"master": 12, "sub_1": 11, "sub_2": 13, "sub_3": 14, "sub_4": 15}
-INFO_COLUMNS = (
-    "recording_name", "view", "target_idx", "target_gender", "body_idx_fpv", "scene_name", "target_start_frame",
-    "target_end_frame",
-)
-IMAGE_SIZE = (1920, 1080)
-_FIT_KEYS = ("global_orient", "transl", "body_pose", "betas")
-_OPTIONAL_KEYS = ("jaw_pose", "leye_pose", "reye_pose", "left_hand_pose", "right_hand_pose")
-
-
-@dataclass(frozen=True)
-class EgoBodyOccEntry:
-    """One row of ``egobody_occ_info.csv``."""
-
-    recording: str
-    view: str
-    target_idx: int
-    target_gender: str
-    fpv_idx: int
-    scene: str
-    start: int  # first scored frame (inclusive)
-    end: int  # last scored frame (inclusive)
-
-    @property
-    def name(self) -> str:
-        return f"{self.recording}/{self.view}"
-
-
-def read_occ_info(root: str | os.PathLike) -> list[EgoBodyOccEntry]:
-    """Parse ``<root>/egobody_occ_info.csv`` (every column checked)."""
-    path = Path(root) / "egobody_occ_info.csv"
-    if not path.is_file():
-        raise GroundTruthError(f"{path} not found; --gt must be the EgoBody root holding egobody_occ_info.csv")
-    with open(path, newline="") as fh:
-        rows = list(csv.DictReader(fh))
-    missing = [c for c in INFO_COLUMNS if rows and c not in rows[0]]
-    if not rows or missing:
-        raise GroundTruthError(f"{path}: empty or missing column(s) {missing}; expected {list(INFO_COLUMNS)}")
-    out = []
-    for i, r in enumerate(rows, start=2):
-        try:
-            fpv = str(r["body_idx_fpv"]).split()
-            e = EgoBodyOccEntry(
-                recording=r["recording_name"].strip(), view=r["view"].strip(), target_idx=int(r["target_idx"]),
-                target_gender=r["target_gender"].strip().lower(), fpv_idx=int(fpv[0]), scene=r["scene_name"].strip(),
-                start=int(r["target_start_frame"]), end=int(r["target_end_frame"]),
-            )
-        except (ValueError, IndexError) as err:
-            raise GroundTruthError(f"{path} line {i}: cannot parse {dict(r)} ({err})") from None
-        if e.view not in KINECT_IDS:
-            raise GroundTruthError(f"{path} line {i}: view {e.view!r} is not one of {list(KINECT_IDS)}")
-        if e.end < e.start:
-            raise GroundTruthError(f"{path} line {i}: target_end_frame {e.end} < target_start_frame {e.start}")
-        if e.target_gender not in ("male", "female", "neutral"):
-            raise GroundTruthError(f"{path} line {i}: target_gender {e.target_gender!r} must be male or female")
-        out.append(e)
-    return out
-
-
-def openpose_boxes(folder: str | os.PathLike, frames: range, min_conf: float = 0.2, scale: float = 1.2) -> np.ndarray:
-    """EgoBody-Occ input boxes from cleaned OpenPose keypoints (data-formats.md).
-
-    For each frame, ``folder/frame_%05d_keypoints.json``: the first person's ``pose_keypoints_2d``
-    (BODY_25, 75 floats ``x, y, conf``); keypoints with ``conf <= min_conf`` are ignored; box =
-    square around the valid ones, enlarged by ``scale``. A frame with fewer than 2 valid keypoints
-    (or no file / no person) reuses the previous frame's box; leading such frames take the first
-    valid box.
-
-    Returns:
-        (F, 3) boxes ``(cx, cy, s)``, pixels, side ``200 s``.
-    """
-    from moro.geometry.camera import bbox_from_points
-
-    folder = Path(folder)
-    boxes: list[np.ndarray | None] = []
-    for frame in frames:
-        path = folder / f"frame_{frame:05d}_keypoints.json"
-        kp = None
-        if path.is_file():
-            people = json.loads(path.read_text()).get("people") or []
-            if people:
-                kp = np.asarray(people[0].get("pose_keypoints_2d", []), dtype=np.float64).reshape(-1, 3)
-        valid = kp[:, 2] > min_conf if kp is not None else None
-        if valid is None or valid.sum() < 2:
-            boxes.append(boxes[-1] if boxes else None)
-            continue
-        uv = torch.from_numpy(kp[:, :2])
-        boxes.append(bbox_from_points(uv, scale=scale, valid=torch.from_numpy(valid)).numpy())
-    first = next((b for b in boxes if b is not None), None)
-    if first is None:
-        raise GroundTruthError(f"{folder}: no frame of {frames.start}..{frames.stop - 1} has 2 valid OpenPose keypoints")
-    return np.stack([first if b is None else b for b in boxes])
-
-
-def _json_matrix(path: Path, key: str, shape: tuple[int, int], what: str) -> np.ndarray:
-    if not path.is_file():
-        raise GroundTruthError(f"{path} not found ({what}); expected the EgoBody calibration layout of data-formats.md")
-    with open(path) as fh:
-        data = json.load(fh)
-    m = np.asarray(data.get(key) if isinstance(data, dict) else None, dtype=np.float64)
-    if m.shape != shape or not np.isfinite(m).all():
-        raise GroundTruthError(f"{path}: key {key!r} must be a finite {shape} matrix ({what}), got shape {m.shape}")
-    return m
+_OPTIONAL_KEYS = OPTIONAL_FIT_KEYS
 
 
 class EgoBodyOcc(Protocol):
@@ -199,82 +97,24 @@ class EgoBodyOcc(Protocol):
             yield self.read(e)
 
     # ------------------------------------------------------------------ pieces
-    def _fits_dir(self, e: EgoBodyOccEntry) -> Path:
-        kind = "smplx_camera_wearer" if e.target_idx == e.fpv_idx else "smplx_interactee"
-        tail = Path(e.recording, f"body_idx_{e.target_idx}", "results")
-        candidates = [self.root / kind] + sorted(p for p in self.root.glob(f"{kind}_*") if p.is_dir())
-        for c in candidates:
-            if (c / tail).is_dir():
-                return c / tail
-        raise GroundTruthError(
-            f"{e.name}: SMPL-X fits of body {e.target_idx} not found; looked for {[str(c / tail) for c in candidates]}"
-        )
-
     def _read_fits(self, e: EgoBodyOccEntry) -> dict[str, np.ndarray]:
-        folder = self._fits_dir(e)
-        per_key: dict[str, list[np.ndarray]] = {}
-        for frame in range(e.start, e.end + 1):
-            path = folder / f"frame_{frame:05d}" / "000.pkl"
-            if not path.is_file():
-                raise GroundTruthError(f"{e.name}: fit of scored frame {frame} missing: {path}")
-            try:
-                fit = load_joblib_pickle(path)
-            except Exception as err:  # pickle raises many types
-                raise GroundTruthError(f"{path}: unreadable fit ({type(err).__name__}: {err})") from err
-            missing = [k for k in _FIT_KEYS if k not in fit]
-            if missing:
-                raise GroundTruthError(f"{path}: missing key(s) {missing}; EgoBody fits hold {list(_FIT_KEYS + _OPTIONAL_KEYS)}")
-            for k in _FIT_KEYS + _OPTIONAL_KEYS:
-                if k in fit:
-                    per_key.setdefault(k, []).append(np.asarray(fit[k], dtype=np.float64).reshape(-1))
-        return {k: np.stack(v) for k, v in per_key.items() if len(v) == e.end - e.start + 1}
-
-    def _cam_to_master(self, e: EgoBodyOccEntry) -> np.ndarray:
-        if e.view == "master":
-            return np.eye(4)
-        cal = self.root / "calibrations" / e.recording / "cal_trans" / f"kinect_{KINECT_IDS[e.view]}to12_color.json"
-        return _json_matrix(cal, "trans", (4, 4), f"{e.view} -> master extrinsics")
+        folder = fits_dir(self.root, e.recording, e.target_idx, e.target_idx == e.fpv_idx)
+        return read_fits(folder, range(e.start, e.end + 1), e.name)[1]
 
     def _intrinsics(self, e: EgoBodyOccEntry) -> np.ndarray | None:
-        path = self.root / "kinect_cam_params" / f"kinect_{e.view}" / "Color.json"
-        if not path.is_file():
-            return None
-        with open(path) as fh:
-            d = json.load(fh)
-        if "camera_mtx" in d:
-            K = np.asarray(d["camera_mtx"], dtype=np.float64).reshape(3, 3)
-        else:
-            (fx, fy), (cx, cy) = d["f"], d["c"]
-            K = np.array([[fx, 0, cx], [0, fy, cy], [0, 0, 1.0]])
-        return K
-
-    def _mask(self, e: EgoBodyOccEntry) -> np.ndarray:
-        path = self.root / "mask_joint" / e.recording / e.view / "mask_joint.npy"
-        if not path.is_file():
-            raise GroundTruthError(f"{e.name}: visibility mask {path} not found")
-        m = np.load(path, allow_pickle=True)
-        f = e.end - e.start + 1
-        if m.ndim != 2 or m.shape[1] < 22:
-            raise MaskLengthError(f"{path}: mask must be (F, >=22) with 1 = visible, got {m.shape}")
-        if m.shape[0] != f:
-            raise MaskLengthError(
-                f"{path}: mask has {m.shape[0]} frames but the scored interval [{e.start}, {e.end}] of {e.name} has {f}; "
-                f"the mask must cover exactly target_start_frame..target_end_frame (check egobody_occ_info.csv)"
-            )
-        if not np.isin(m[:, :22], (0, 1)).all():
-            raise GroundTruthError(f"{path}: mask values must be 0 or 1")
-        return m[:, :22].astype(bool)
+        params = read_color_params(self.root, e.view)
+        return None if params is None else params[0]
 
     # ------------------------------------------------------------------ one sequence
     def read(self, e: EgoBodyOccEntry) -> GroundTruthSequence:
         """Read, pose and validate the ground truth of one row."""
-        mask = self._mask(e)
+        mask = read_mask(self.root, e)
         fits = self._read_fits(e)
-        master2world = _json_matrix(
+        master2world = read_json_matrix(
             self.root / "calibrations" / e.recording / "cal_trans" / "kinect12_to_world" / f"{e.scene}.json",
             "trans", (4, 4), "master -> world",
         )
-        cam2master = self._cam_to_master(e)
+        cam2master = view_to_master(self.root, e.recording, e.view)
         master2cam = rigid_inverse(cam2master)
         T_w2c = rigid_inverse(master2world @ cam2master)
         body = self.models("smplx", e.target_gender)

@@ -27,13 +27,12 @@ from __future__ import annotations
 
 import json
 import os
-import pickle
-import xml.etree.ElementTree as ET
 from pathlib import Path
 
 import numpy as np
 import torch
 
+from moro.data.rich import PARAM_KEYS, is_multi_person, load_pt, read_rich_calibration, read_scan_names, to_numpy
 from moro.geometry.rotations import rotx
 from moro.metrics.predictions.scoring_body import BodyModelSource, ScoringBody, pose_smpl_params
 
@@ -43,62 +42,10 @@ from .sequence import GroundTruthError, GroundTruthSequence, rigid_inverse
 
 __all__ = ["Rich", "read_rich_calibration", "is_multi_person"]
 
-_PARAM_KEYS = ("global_orient", "body_pose", "betas", "transl", "jaw_pose", "leye_pose", "reye_pose", "left_hand_pose", "right_hand_pose")
-
-
-def is_multi_person(seq: str) -> bool:
-    """RICH multi-person sequence names have more than three ``_``-separated parts."""
-    return len(seq.split("_")) != 3
-
-
-def _np(x: object) -> np.ndarray:
-    return x.detach().cpu().double().numpy() if isinstance(x, torch.Tensor) else np.asarray(x, dtype=np.float64)
-
-
-def _load_pt(path: Path, trusted: bool) -> dict:
-    if not path.is_file():
-        raise GroundTruthError(f"{path} not found; --gt must be the RICH root holding GVHMR's preprocessed test labels")
-    try:
-        data = torch.load(path, map_location="cpu", weights_only=not trusted)
-    except pickle.UnpicklingError as e:
-        raise GroundTruthError(f"{path}: holds non-tensor objects ({e}); if you trust the file, pass trusted=True") from e
-    if not isinstance(data, dict):
-        raise GroundTruthError(f"{path}: expected a dict keyed by 'test/<seq>/cam_XX', got {type(data).__name__}")
-    return data
-
-
-def read_rich_calibration(path: str | os.PathLike) -> tuple[np.ndarray, np.ndarray]:
-    """OpenCV XML camera file -> (T_w2c (4, 4), K (3, 3))."""
-    path = Path(path)
-    if not path.is_file():
-        raise GroundTruthError(f"RICH calibration {path} not found")
-    root = ET.parse(path).getroot()
-
-    def mat(tag: str, n: int) -> np.ndarray:
-        node = root.find(f"./{tag}/data")
-        if node is None or node.text is None:
-            raise GroundTruthError(f"{path}: missing <{tag}><data>")
-        v = np.array([float(s) for s in node.text.split()])
-        if v.size != n:
-            raise GroundTruthError(f"{path}: <{tag}> must hold {n} numbers, got {v.size}")
-        return v
-
-    T = np.eye(4)
-    T[:3] = mat("CameraMatrix", 12).reshape(3, 4)
-    return T, mat("Intrinsics", 9).reshape(3, 3)
-
-
-def _scan_names(root: Path) -> dict[str, str]:
-    """``test.txt`` (RICH sequence table) -> {sequence: "<capture>_<scan>"}; empty when absent."""
-    path = root / "test.txt"
-    if not path.is_file():
-        return {}
-    out = {}
-    for line in path.read_text().splitlines()[1:]:
-        cols = line.split()
-        if len(cols) >= 3:
-            out[cols[0]] = f"{cols[1]}_{cols[2]}"
-    return out
+_PARAM_KEYS = PARAM_KEYS
+_np = to_numpy
+_load_pt = load_pt
+_scan_names = read_scan_names
 
 
 class Rich(Protocol):

@@ -106,3 +106,27 @@ def test_cache_entry_publishes_atomically(tmp_path):
     c.begin()
     c.abort()
     assert sorted(p.name for p in tmp_path.iterdir()) == ["features-abc"]
+
+
+def test_frames_alone_equals_one_frame_windows(tiny_model, tmp_path):
+    """size = 1 decodes a batch of one-frame clips: the same as decoding each frame as its own window."""
+    from moro.inference.decoding import DecodingConfig, decode_clip
+    from moro.inference.windows import encode_window
+
+    model, t = tiny_model, 7
+    bb = model.backbone
+    rng = np.random.default_rng(0)
+    with FrameStore.create(tmp_path, "tokens", (bb.num_patches, bb.dim), np.float16) as w:
+        w.append(rng.normal(size=(t, bb.num_patches, bb.dim)))
+    tokens = FrameStore(tmp_path, "tokens")
+    info = np.c_[rng.normal(0, 0.1, (t, 2)), rng.uniform(0.3, 0.6, t)]
+    cfg = WindowConfig(size=1, overlap=0, drop=0, encoder_chunk=3)  # batches of 3, 3, 1 frames
+    stores = decode_windows(model, tokens, info, tmp_path / "out", cfg, DecodingConfig(3))
+    for f in range(t):
+        image = encode_window(model, tokens.read(f, f + 1), info[f : f + 1])
+        res = decode_clip(model, image, DecodingConfig(3))
+        assert np.array_equal(stores["ids"][f], res.ids[0, 0].numpy()), f
+        assert np.allclose(stores["traj"][f], res.traj[0, 0].numpy(), atol=1e-4)
+        assert np.allclose(stores["coarse_traj"][f], image.coarse_traj[0, 0].numpy(), atol=1e-5)
+        assert np.allclose(stores["confidence"][f], res.confidence[0, 0].numpy(), atol=2e-3)  # stored as float16
+    assert all(len(s) == t for s in stores.values())

@@ -99,6 +99,9 @@ _LAYOUT = {
     "smpl": dict(label="SMPL", v=6890, f=13776, j=24, parents=SMPL_PARENTS, names=SMPL_JOINT_NAMES,
                  face=SMPL_COCO_FACE_VERTICES, site="https://smpl.is.tue.mpg.de", sub="smpl"),
 }
+_KNOWN_JOINTS = {24: "SMPL", 52: "SMPL+H (MANO hands)", 55: "SMPL-X"}  # for hints on joint-count mismatches
+_JOINT_AXIS = {"J_regressor": (0, 1, 0), "weights": (1, 1, 0), "kintree_table": (1, 1, 0),
+               "posedirs": (2, 9, 1)}  # key -> (axis, divisor, offset): joints = shape[axis] // divisor + offset
 _SMPLX_SHAPE_BASES = {400: 300, 20: 10}  # SMPL-X shapedirs width -> shape bases (the rest: expression)
 
 
@@ -219,6 +222,12 @@ def _checked(path: Path, key: str, value, kinds: str, shape: tuple, kind: str) -
         want = tuple("s" if s is None else s for s in shape)
         other = [o for o in _LAYOUT if o != kind and _LAYOUT[o]["v"] in arr.shape]
         hint = f" (that is the {_LAYOUT[other[0]]['label']} layout: use load_{other[0]})" if other else ""
+        joints = _JOINT_AXIS.get(key)
+        if not hint and joints is not None and arr.ndim == len(shape):
+            n = arr.shape[joints[0]] // joints[1] + joints[2]
+            if n in _KNOWN_JOINTS and n != _LAYOUT[kind]["j"]:
+                hint = (f" ({n} joints: the {_KNOWN_JOINTS[n]} layout, not {_LAYOUT[kind]['label']}'s "
+                        f"{_LAYOUT[kind]['j']}; use the {_LAYOUT[kind]['label']} model file from {_LAYOUT[kind]['site']})")
         raise BodyModelFileError(
             f"{path}: key {key!r} must have shape {want} for {_LAYOUT[kind]['label']}, found {arr.shape}{hint}")
     if kinds == "f" and not np.isfinite(arr).all():

@@ -16,7 +16,10 @@ Inputs (official-checkpoint-layout.md, section 1):
 
 The output has the layout of :mod:`moro.model.checkpoint`, so ``MoRo.from_checkpoint(out)``
 rebuilds the model, plus a ``"source"`` entry (release file names, stage, notes, connection-file
-hashes, the body-model fingerprint). Filled because the release lacks them: ``traj_mean``,
+hashes, the body-model fingerprint) and, for the authors' 9383-vertex tokenizer, a ``"body"`` entry
+``{"model": "smplx", "topology": "body", "reference": fingerprint or None}`` that ``moro infer``
+reads to load the user's SMPL-X (eyeball-free body mesh) and compare it with the authors'
+(:func:`moro.inference.loading.resolve_body`). Filled because the release lacks them: ``traj_mean``,
 ``traj_std`` (from the pkl) and ``tokenizer.quantizer.steps_unused`` (zeros: a trained codebook).
 
 Nothing is guessed: each official key has one moro name, and its shape must equal that of the
@@ -42,6 +45,7 @@ from moro.convert.official_io import (OfficialConversionError, connection_file_n
                                       read_trajectory_stats, release_state_dict)
 from moro.convert.official_layout import (BODY_SHAPES, GROUPS, KeyRule, OfficialDepths, guess_stage,
                                           official_key_table, tokenizer_layer_file)
+from moro.body.smpl_files import SMPLX_BODY_VERTICES
 from moro.geometry import TrajectoryStats
 from moro.model.checkpoint import FORMAT, VERSION
 from moro.model.config import MoRoConfig
@@ -382,6 +386,8 @@ def convert_official(
                           "config_class": f"{ImageEncoderConfig.__module__}:{ImageEncoderConfig.__qualname__}",
                           "config": target.image.to_dict()},
         "backbone": True,
+        **({"body": {"model": "smplx", "topology": "body", "reference": body_ref}}
+           if hierarchy.level_sizes[0] == SMPLX_BODY_VERTICES else {}),
         "source": {"kind": "official", "layout_commit": LAYOUT_COMMIT, "checkpoint": ckpt.name, "stage": report.stage,
                    "connection_matrices_sha256": hashes, "traj_stats_file": Path(traj_stats).name,
                    "body_reference": body_ref, "notes": list(report.notes)},

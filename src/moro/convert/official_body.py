@@ -31,7 +31,16 @@ _TOL_REL = 1e-4  # relative, on the shape-basis magnitudes
 
 
 class BodyModelMismatchError(ValueError):
-    """A user's SMPL-X file is not the one the authors' weights were trained with."""
+    """A user's SMPL-X file is not the one the authors' weights were trained with.
+
+    ``kind`` says how it differs: ``"topology"`` (vertex / face count or faces: the tokenizer's
+    vertices would not correspond), ``"bases"`` (fewer shape bases than the authors'),
+    ``"template"`` (another gender or release) or ``"version"`` (other shape bases, e.g. v1.0 vs v1.1).
+    """
+
+    def __init__(self, message: str, kind: str = "topology"):
+        super().__init__(message)
+        self.kind = kind
 
 
 def _faces_sha256(faces: np.ndarray) -> str:
@@ -82,7 +91,7 @@ def check_smplx_against_reference(smplx: str | os.PathLike | Mapping, reference:
     ref = reference
     n = len(ref["shapedirs_absmean"])  # 10 for the authors' SMPLXLayer
     if sd.shape[-1] < n:
-        raise BodyModelMismatchError(f"{name}: has {sd.shape[-1]} shape bases; the authors' model used {n}")
+        raise BodyModelMismatchError(f"{name}: has {sd.shape[-1]} shape bases; the authors' model used {n}", "bases")
     ours = _fingerprint(smplx["v_template"], np.asarray(smplx["faces"]), sd[..., :n])
     if (ours["num_vertices"], ours["num_faces"]) != (ref["num_vertices"], ref["num_faces"]) or \
             ours["faces_sha256"] != ref["faces_sha256"]:
@@ -96,8 +105,8 @@ def check_smplx_against_reference(smplx: str | os.PathLike | Mapping, reference:
     if dv > _TOL_M or abs(ours["v_template_absmean"] - ref["v_template_absmean"]) > _TOL_M:
         raise BodyModelMismatchError(
             f"{name}: its template mesh differs from the authors' SMPL-X (mean vertex off by {dv * 1000:.3f} mm): "
-            "another gender or release. The authors used the NEUTRAL SMPL-X model; pass SMPLX_NEUTRAL.npz"
-        )
+            "another gender or release. The authors used the NEUTRAL SMPL-X model; pass SMPLX_NEUTRAL.npz",
+            "template")
     a, b = np.asarray(ours["shapedirs_absmean"]), np.asarray(ref["shapedirs_absmean"])
     rel = float(np.abs(a - b).max() / max(float(np.abs(b).max()), 1e-12))
     if rel > _TOL_REL:
@@ -105,6 +114,6 @@ def check_smplx_against_reference(smplx: str | os.PathLike | Mapping, reference:
             f"{name}: a different SMPL-X version than the authors' (this file: {release}; its first {n} shape bases "
             f"differ from theirs by {100 * rel:.2f} %). Meshes would still be fitted, but the betas would not "
             "describe the authors' shapes. Use the SMPL-X file the authors' setup downloads "
-            "(body_models/smplx/SMPLX_NEUTRAL.npz from smplfitter's download script)"
-        )
+            "(body_models/smplx/SMPLX_NEUTRAL.npz from smplfitter's download script)",
+            "version")
     return ours

@@ -57,10 +57,57 @@ def resolve_checkpoint(path: str | os.PathLike | None) -> Path:
                             f"(a model saved by moro training) or set ${CHECKPOINT_ENV}")
 
 
+def _refuse_authors_checkpoint(path: str | os.PathLike) -> None:
+    """Raise :class:`ModelNotForVideoError` if ``path`` is one of the authors' unconverted files.
+
+    Their Lightning ``last.ckpt`` (any training stage), ``tokenizer.ckpt`` and HMR2.0's
+    ``vit_pose_hmr2.pth`` are recognised by their key names (read memory-mapped, no code run);
+    anything else is left to :func:`moro.model.checkpoint.load_moro`.
+    """
+    from moro.convert.official_io import OfficialConversionError, load_torch_file, release_state_dict
+    from moro.convert.official_layout import GROUPS, official_key_table
+    from moro.model.checkpoint import FORMAT as MORO_FORMAT
+
+    try:
+        obj = load_torch_file(path, what="MoRo checkpoint").obj
+    except (OfficialConversionError, OSError, RuntimeError):
+        return  # not a readable torch file: load_moro says what it is
+    if not isinstance(obj, dict) or obj.get("format") == MORO_FORMAT:
+        return
+    convert = ("convert it once with `moro convert official --ckpt last.ckpt --connection-matrices "
+               "smplx_ConnectionMatrices --traj-stats amass_cum_traj.pkl --out moro_paper.ckpt` and pass "
+               "--checkpoint moro_paper.ckpt (README: \"Using the authors' weights\")")
+    try:
+        state, _ = release_state_dict(obj, Path(path))
+    except OfficialConversionError as e:  # their tokenizer or backbone file
+        raise ModelNotForVideoError(f"{e}. It is not a moro checkpoint either: {convert}") from None
+    group_of = {r.official: r.group for r in official_key_table()}
+    groups = {group_of[k] for k in state if k in group_of}
+    if len(groups) < 2:
+        return
+    from moro.convert.official_layout import guess_stage
+
+    stage = guess_stage(groups)
+    lacks = [GROUPS[g] for g in GROUPS if g not in groups and g != "body"]
+    if lacks:
+        what = f"a checkpoint of the authors' training stage {stage}" if stage else "a partial authors' checkpoint"
+        raise ModelNotForVideoError(
+            f"{path} is {what}, not a moro checkpoint: it lacks {', '.join(lacks)}, so it cannot run on video. "
+            "Only the authors' released stage-5 (video_train) last.ckpt holds the whole model; " + convert)
+    raise ModelNotForVideoError(f"{path} is the authors' MoRo checkpoint (Lightning, unconverted): {convert}")
+
+
 def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
-    """A MoRo from ``path`` in eval mode on ``device``, checked to have an image encoder and backbone."""
+    """A MoRo from ``path`` in eval mode on ``device``, checked to have an image encoder and backbone.
+
+    Raises:
+        ModelNotForVideoError: a motion-only model, no backbone, or one of the authors' unconverted
+            files (their ``last.ckpt`` of any training stage, ``tokenizer.ckpt``, ``vit_pose_hmr2.pth``:
+            the message names the stage and the convert command).
+    """
     from moro.model import MoRo
 
+    _refuse_authors_checkpoint(path)
     model = MoRo.from_checkpoint(path, map_location=device).eval()
     enc = model.image_encoder
     if enc is None:
@@ -138,8 +185,34 @@ def resolve_body(
         raise BodyModelMismatchError(
             f"the checkpoint decodes meshes of {v} vertices but the body model {body.name} has {body.num_vertices}; "
             "it was trained for another body model or topology: choose the matching --body-model/--topology")
-    _warn_if_other_hierarchy(model, body)
+    if record and record.get("reference") and guess[0] == "smplx":
+        _check_against_reference(body, record["reference"])
+    if not str(model.tokenizer.hierarchy.source).startswith("official:"):  # the authors' files: theirs, by design
+        _warn_if_other_hierarchy(model, body)
     return body
+
+
+def _check_against_reference(body, reference: dict) -> None:
+    """Compare the user's SMPL-X file with the fingerprint of the SMPL-X the checkpoint was trained with.
+
+    Written by ``moro convert official`` (:mod:`moro.convert.official_body`). Another mesh topology
+    raises :class:`BodyModelMismatchError` (the network's vertices would not be this model's);
+    another template or shape-basis version only warns: the mesh is still fitted exactly as well,
+    but the exported betas then describe shapes in the user's model, not the authors'.
+    """
+    from moro.convert.official_body import BodyModelMismatchError as ReferenceMismatch
+    from moro.convert.official_body import check_smplx_against_reference
+
+    source = body.meta.get("source")
+    if not source or not Path(source).is_file():
+        log.warning("cannot compare %s with the SMPL-X the checkpoint was trained with: its file is gone", body.name)
+        return
+    try:
+        check_smplx_against_reference(source, reference)
+    except ReferenceMismatch as e:
+        if e.kind in ("topology", "bases"):
+            raise BodyModelMismatchError(f"{e} (this checkpoint was converted from the authors' release)") from None
+        log.warning("%s", e)
 
 
 def _warn_if_other_hierarchy(model, body) -> None:

@@ -8,7 +8,9 @@ Per frame (supplement B; official checkpoint layout, section 4, "Mesh"):
 3. the body model is fitted to ``V_cam`` with **one shape for the whole sequence** (smplfitter):
    the shape comes from :func:`moro.body.fitting.fit_sequence` on up to ``shape_frames`` frames
    spread evenly over the video, then every chunk of ``chunk`` frames is fitted with that shape
-   fixed (``BodyFitter.fit_with_known_shape``), so memory stays bounded for any length.
+   fixed (``BodyFitter.fit_with_known_shape``), so memory stays bounded for any length. Joints
+   that move no vertex of the mesh (:func:`unskinned_joints`, e.g. SMPL-X's eyes on the body mesh)
+   are set to the identity.
 
 The smoother is applied to the stitched id sequence, chunk by chunk with just enough context
 (its receptive field, :func:`smoother_margin`) that the result equals smoothing the whole
@@ -51,7 +53,8 @@ from moro.inference.store import FrameStore
 
 log = logging.getLogger(__name__)
 
-__all__ = ["FitConfig", "smoother_margin", "camera_meshes", "token_joint_weights", "estimate_shape", "fit_sequence_chunks"]
+__all__ = ["FitConfig", "smoother_margin", "camera_meshes", "token_joint_weights", "unskinned_joints", "estimate_shape",
+           "fit_sequence_chunks"]
 
 
 @dataclass
@@ -128,6 +131,29 @@ def token_joint_weights(model, joint_regressor: torch.Tensor) -> torch.Tensor:
     return w / w.sum(1, keepdim=True).clamp_min(1e-12)
 
 
+def unskinned_joints(body) -> torch.Tensor:
+    """(j,) bool: joints (never the root) whose whole subtree skins no vertex of ``body``'s mesh.
+
+    No vertex depends on their rotations, so a fit leaves them arbitrary (e.g. SMPL-X's eye joints
+    on the eyeball-free body mesh of the authors' tokenizer); :func:`fit_sequence_chunks` sets them
+    to the identity so that the exported parameters are the rest pose there.
+    """
+    influence = body.weights.abs().sum(0).double().clone()  # (j,)
+    parents = list(body.parents)
+    for j in sorted(range(1, len(parents)), key=lambda k: -_depth(parents, k)):  # leaves first
+        influence[parents[j]] += influence[j]
+    free = influence <= 0
+    free[0] = False
+    return free
+
+
+def _depth(parents: list[int], j: int) -> int:
+    d = 0
+    while parents[j] >= 0:
+        j, d = parents[j], d + 1
+    return d
+
+
 def estimate_shape(model, body, ids: FrameStore, traj: FrameStore, config: FitConfig | None = None) -> torch.Tensor:
     """The shared shape (s,) from :func:`moro.body.fitting.fit_sequence` on evenly spread frames."""
     cfg = config or FitConfig()
@@ -169,6 +195,7 @@ def fit_sequence_chunks(
     log.info("shared shape from %d frames; fitting %d frames in chunks of %d", min(t, cfg.shape_frames), t, cfg.chunk)
     fitter = BodyFitter(to_smplfitter(body))
     joint_w = token_joint_weights(model, body.joints22_regressor)  # (22, n)
+    free = unskinned_joints(body).to(body.v_template.device)
     specs = {"body_pose": ((j - 1, 3, 3), np.float32), "root_rot_cam": ((3, 3), np.float32),
              "root_trans_cam": ((3,), np.float32), "joints22_cam": ((22, 3), np.float32),
              "feet_cam": ((4, 3), np.float32), "joint_confidence": ((22,), np.float16), "fit_error": ((), np.float32)}
@@ -181,6 +208,7 @@ def fit_sequence_chunks(
         res = fitter.fit_with_known_shape(betas[None].expand(len(frames), -1).float(), target.float(),
                                           num_iter=cfg.num_iter, requested_keys=["relative_orientations", "trans"])
         rel = res["relative_orientations"].float()
+        rel[:, free] = torch.eye(3, dtype=rel.dtype, device=rel.device)
         root_trans = body.smpl_transl_to_root_trans(res["trans"].float(), betas.float())
         posed = body(rel[:, 1:], betas.float(), rel[:, 0], root_trans).vertices
         c = torch.from_numpy(conf.read(frames[0], frames[-1] + 1).astype(np.float32)).to(joint_w)

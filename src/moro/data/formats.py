@@ -40,6 +40,7 @@ BodyModelSource = Callable[[str, str], BodyModel]
 """``models(kind, gender) -> BodyModel``, kind ``"smplx" | "smpl"``, gender ``"neutral" | "female" |
 "male"`` (``moro.metrics.predictions.file_body_models`` over the user's files; tests pass small ones)."""
 
+_CHUNK = 256  # frames posed at once (bounds memory: 256 x 10475 x 3 floats)
 CONTACT_SPEED = 0.3  # m/s: a foot joint slower than this is in contact (design.md "Training")
 Z_UP_TO_Y_UP = np.array([[1.0, 0, 0], [0, 0, 1.0], [0, -1.0, 0]])
 """(3, 3) rotation ``R_x(-pi/2)``: (x, y, z) Z-up -> (x, z, -y) Y-up (AMASS -> moro world)."""
@@ -127,8 +128,8 @@ def pose_frames(
         pose: (t, ...) decoded parameters in the *parameter frame* p (:func:`moro.body.params.smpl_params_to_pose`).
         T_p2w: (4, 4) parameter frame -> world (Y up, ground y = 0), metres.
         T_w2c: (4, 4) world -> camera (OpenCV).
-        K: (3, 3) intrinsics, pixels.
-        image_size: (width, height) pixels.
+        K: (3, 3) intrinsics, pixels, or (t, 3, 3) one per frame (image datasets).
+        image_size: (width, height) pixels, or (t, 2) per frame.
         fps: frame rate (contacts are foot joints slower than :data:`CONTACT_SPEED`).
         vertices: also return ``vertices_cam`` (t, v, 3).
     Returns:
@@ -137,21 +138,31 @@ def pose_frames(
         (t, 17, 3), ``kp2d`` (t, 22, 2), ``coco2d`` (t, 17, 2), ``in_image`` (t, 22), ``coco_in_image``
         (t, 17), ``box_gt`` (t, 3), ``feet_world``/``feet_cam`` (t, 4, 3), ``contacts`` (t, 4), all float32/bool.
     """
-    dt = torch.float64
+    dt = body.v_template.dtype  # float32 for file models: posing happens in chunks of _CHUNK frames
     Rpw, tpw = torch.from_numpy(T_p2w[:3, :3]).to(dt), torch.from_numpy(T_p2w[:3, 3]).to(dt)
+    Rwc, twc = torch.from_numpy(T_w2c[:3, :3]).to(dt), torch.from_numpy(T_w2c[:3, 3]).to(dt)
     root_rot_w = Rpw @ pose.root_rot.to(dt)
     root_trans_w = pose.root_trans.to(dt) @ Rpw.T + tpw
-    b = body.double() if body.v_template.dtype != dt else body
+    parts: dict[str, list] = {k: [] for k in ("j_w", "j_c", "c_w", "c_c", "f_w", "f_c", "v_c")}
     with torch.no_grad():
-        verts_w = b(pose.body_pose.to(dt), pose.betas.to(dt), root_rot_w, root_trans_w).vertices  # (t, v, 3)
-    Rwc, twc = torch.from_numpy(T_w2c[:3, :3]).to(dt), torch.from_numpy(T_w2c[:3, 3]).to(dt)
-    verts_c = verts_w @ Rwc.T + twc
-    j_w, j_c = b.joints22(verts_w), b.joints22(verts_c)
-    c_w, c_c = b.coco17(verts_w), b.coco17(verts_c)
-    Kt = torch.from_numpy(np.asarray(K, dtype=np.float64)).expand(j_c.shape[0], 3, 3)
+        for s in range(0, root_rot_w.shape[0], _CHUNK):
+            sl = slice(s, s + _CHUNK)
+            verts_w = body(pose.body_pose[sl].to(dt), pose.betas[sl].to(dt), root_rot_w[sl], root_trans_w[sl]).vertices
+            verts_c = verts_w @ Rwc.T + twc  # (t, v, 3)
+            parts["j_w"].append(body.joints22(verts_w))
+            parts["j_c"].append(body.joints22(verts_c))
+            parts["c_w"].append(body.coco17(verts_w))
+            parts["c_c"].append(body.coco17(verts_c))
+            parts["f_w"].append(body.foot_points(verts_w))
+            parts["f_c"].append(body.foot_points(verts_c))
+            if vertices:
+                parts["v_c"].append(verts_c)
+    j_w, j_c, c_w, c_c, f_w, f_c = (torch.cat(parts[k]).double() for k in ("j_w", "j_c", "c_w", "c_c", "f_w", "f_c"))
+    Kt = torch.from_numpy(np.asarray(K, dtype=np.float64)).expand(j_c.shape[0], 3, 3)  # (3, 3) or per frame (t, 3, 3)
     uv, front = project_points(j_c, Kt)
     uvc, frontc = project_points(c_c, Kt)
-    w, h = image_size
+    wh = np.asarray(image_size, dtype=np.float64).reshape(-1, 2)  # (1, 2) or per frame (t, 2)
+    w, h = torch.from_numpy(wh[:, :1]), torch.from_numpy(wh[:, 1:])
 
     def inside(p, ok):
         return (ok & (p[..., 0] >= 0) & (p[..., 0] <= w - 1) & (p[..., 1] >= 0) & (p[..., 1] <= h - 1)).numpy()
@@ -168,12 +179,11 @@ def pose_frames(
         model=body.name, body_pose=f32(pose.body_pose), betas=f32(pose.betas.mean(0)), root_rot_world=f32(root_rot_w),
         root_trans_world=f32(root_trans_w), root_rot_cam=f32(Rwc @ root_rot_w), root_trans_cam=f32(root_trans_w @ Rwc.T + twc),
     )
-    feet = body.foot_vertices
     return dict(
         body=params, joints_world=f32(j_w), joints_cam=f32(j_c), coco_world=f32(c_w), coco_cam=f32(c_c), kp2d=f32(uv),
         coco2d=f32(uvc), in_image=inside(uv, front), coco_in_image=inside(uvc, frontc), box_gt=f32(box),
-        feet_world=f32(verts_w[:, feet]), feet_cam=f32(verts_c[:, feet]), contacts=speed < CONTACT_SPEED,
-        vertices_cam=f32(verts_c) if vertices else None,
+        feet_world=f32(f_w), feet_cam=f32(f_c), contacts=speed < CONTACT_SPEED,
+        vertices_cam=f32(torch.cat(parts['v_c'])) if vertices else None,
     )
 
 

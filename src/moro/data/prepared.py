@@ -69,11 +69,13 @@ def _rotmat(v: np.ndarray) -> np.ndarray:
 
 
 def save_prepared(path: str | os.PathLike, clip: Clip, *, split: str = "", image_files=None, image_rot90: int = 0,
-                  K_frames: np.ndarray | None = None, T_w2c_frames: np.ndarray | None = None) -> None:
+                  K_frames: np.ndarray | None = None, T_w2c_frames: np.ndarray | None = None,
+                  dist_coeffs: np.ndarray | None = None, extra: dict | None = None) -> None:
     """Write one sequence (a whole :class:`Clip`) atomically in the table's layout.
 
     ``K_frames`` (t, 3, 3) / ``T_w2c_frames`` (t, 4, 4) replace the static camera for image
-    datasets (one camera per frame); ``image_files`` (t,) are relative paths.
+    datasets (one camera per frame); ``image_files`` (t,) are relative paths; ``dist_coeffs`` (n,)
+    OpenCV distortion of the images (undistorted on reading); ``extra`` more arrays to store.
     """
     out: dict[str, np.ndarray] = {
         "format": np.array(FORMAT), "version": np.array(FORMAT_VERSION), "dataset": np.array(clip.dataset),
@@ -94,6 +96,9 @@ def save_prepared(path: str | os.PathLike, clip: Clip, *, split: str = "", image
                    betas=np.asarray(b.betas, np.float32), root_orient_world=_rotvec(b.root_rot_world),
                    root_trans_world=np.asarray(b.root_trans_world, np.float32), root_orient_cam=_rotvec(b.root_rot_cam),
                    root_trans_cam=np.asarray(b.root_trans_cam, np.float32))
+    if dist_coeffs is not None:
+        out["dist_coeffs"] = np.asarray(dist_coeffs, dtype=np.float64)
+    out.update(extra or {})
     if image_files is not None:
         out["image_files"] = np.asarray([str(p) for p in image_files])
     with atomic_write(path) as tmp:
@@ -101,8 +106,9 @@ def save_prepared(path: str | os.PathLike, clip: Clip, *, split: str = "", image
             np.savez(fh, **out)
 
 
-def read_image(path: str | os.PathLike, rot90: int = 0) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of an image file, turned ``rot90`` quarter turns clockwise."""
+def read_image(path: str | os.PathLike, rot90: int = 0, K: np.ndarray | None = None, dist: np.ndarray | None = None) -> np.ndarray:
+    """(H, W, 3) uint8 RGB of an image file, turned ``rot90`` quarter turns clockwise, and
+    undistorted with intrinsics ``K`` (3, 3) and OpenCV coefficients ``dist`` (n,) when given."""
     from PIL import Image
 
     path = Path(path)
@@ -111,6 +117,10 @@ def read_image(path: str | os.PathLike, rot90: int = 0) -> np.ndarray:
                                  f"keep the raw dataset there or rerun `moro prepare`")
     with Image.open(path) as im:
         img = np.asarray(im.convert("RGB"))
+    if dist is not None and np.any(dist):
+        import cv2
+
+        img = cv2.undistort(img, np.asarray(K, np.float64), np.asarray(dist, np.float64))
     return np.ascontiguousarray(np.rot90(img, -rot90)) if rot90 % 4 else img
 
 
@@ -162,8 +172,10 @@ class PreparedSequence:
     def _images(self, idx: np.ndarray) -> np.ndarray:
         if "image_files" not in self.data or self.source_root is None:
             raise DatasetFormatError(f"{self.path}: no image files recorded (or no source root); images cannot be decoded")
-        rot = int(self.data["image_rot90"])
-        return np.stack([read_image(self.source_root / str(self.data["image_files"][i]), rot) for i in idx])
+        rot, dist = int(self.data["image_rot90"]), self.data.get("dist_coeffs")
+        K = self.data["K"]
+        return np.stack([read_image(self.source_root / str(self.data["image_files"][i]), rot, K[i] if K.ndim == 3 else K, dist)
+                         for i in idx])
 
     def _check(self, start: int, length: int) -> None:
         if not (0 <= start and length >= 1 and start + length <= self.num_frames):

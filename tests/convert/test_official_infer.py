@@ -239,3 +239,19 @@ def test_official_smplx_files_of_other_layouts_are_named(smplx_run, tmp_path, mo
     edit(arrays)
     with pytest.raises(InferenceError, match=r"SMPLX_NEUTRAL\.npz: key " + message):
         _resolve(smplx_run, arrays, tmp_path)
+
+
+def test_official_smplx_motion_feeds_moro_eval(smplx_run, monkeypatch):
+    """The exported motion.npz becomes a ``moro eval`` prediction: posed with the full SMPL-X (10475
+    vertices), its 22 joints equal the exported ones (SMPL-X's own regressor: the labelled deviation used
+    without an smplx2smpl matrix; with one, the same vertices go through the transfer)."""
+    from moro.body import load_smplx
+    from moro.metrics.predictions import moro_motion_to_prediction
+
+    monkeypatch.setenv("MORO_CACHE_DIR", str(smplx_run["root"] / "cache"))
+    full = load_smplx(smplx_run["smplx"])
+    pr = moro_motion_to_prediction(smplx_run["out"] / "motion.npz", sequence="rec/master", smplx=full, frame_offset=1)
+    m = _motion(smplx_run)
+    np.testing.assert_array_equal(pr.frame_ids, np.arange(1, T + 1))
+    np.testing.assert_allclose(pr.joints_cam, m["joints22_cam"], atol=2e-4)
+    assert pr.vertices_cam.shape == (T, 10475, 3) and "DEVIATION" in pr.scoring

@@ -5,6 +5,7 @@
 - :mod:`.baseline`     camera / world parameter sets -> one prediction (supplement C alignment)
 - :mod:`.wham`         ``wham_output.pkl`` -> prediction
 - :mod:`.gvhmr`        ``hmr4d_results.pt`` -> prediction
+- :mod:`.moro_motion`  ``moro infer``'s ``motion.npz`` (SMPL-X with the authors' weights) -> prediction
 - :mod:`.joblib_pickle` data-only reader of ``joblib.dump`` files (WHAM's)
 """
 
@@ -25,6 +26,7 @@ from .format import (
     write_prediction,
 )
 from .gvhmr import gvhmr_to_prediction, read_gvhmr_results
+from .moro_motion import moro_motion_to_prediction, read_moro_motion
 from .scoring_body import (
     BodyModelSource,
     HandPCA,
@@ -43,4 +45,5 @@ __all__ = [
     "write_prediction", "select_frames", "ScoringBody", "Scored", "PosedSequence", "HandPCA", "BodyModelSource",
     "file_body_models", "load_vertex_transfer", "pose_smpl_params", "prediction_from_params", "VARIANTS",
     "read_wham_output", "wham_to_prediction", "read_gvhmr_results", "gvhmr_to_prediction",
+    "read_moro_motion", "moro_motion_to_prediction",
 ]

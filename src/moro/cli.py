@@ -212,14 +212,14 @@ def build_parser() -> argparse.ArgumentParser:
     off.set_defaults(func=_cmd_convert_official)
 
     from moro.cli_tokenizer import add_tokenizer_commands, add_train_commands
-    from moro.cli_prepare import add_prepare_command
-    add_prepare_command(sub)  # moro prepare DATASET --root SRC --out DST
 
     add_tokenizer_commands(sub)  # moro tokenizer summary
     add_train_commands(sub)  # moro train tokenizer
     from moro.cli_infer import add_infer_command
 
     add_infer_command(sub)  # moro infer VIDEO
+    from moro.cli_prepare import add_prepare_command
+    add_prepare_command(sub)  # moro prepare DATASET --root SRC --out DST
     ev.epilog = "moro eval tokenizer --checkpoint CKPT  scores a mesh tokenizer instead (see its --help)."
     return p
 

@@ -3,6 +3,9 @@
 - :mod:`.schema` :class:`Sample` (one frame) and :class:`Clip` (t consecutive frames): fields, shapes, units
 - :mod:`.video`  frame storage (H.264 mp4 through PyAV, or PNG frames): writer and streaming reader
 - :mod:`.synth`  the ``moro-synth`` on-disk format (documented there) and its reader
+- real datasets (layouts in each module; ``docs/datasets.md``): :mod:`.amass`, :mod:`.bedlam`,
+  :mod:`.egobody`, :mod:`.rich`, :mod:`.images`; shared pieces in :mod:`.formats`; the
+  ``moro-prepared`` format written by ``moro prepare`` and its reader in :mod:`.prepared`
 """
 
 from .schema import BodyParams, Clip, Sample, SchemaError

@@ -199,30 +199,36 @@ def test_official_unconverted_checkpoints_are_named_at_infer(smplx_run, tmp_path
     assert not (tmp_path / "out").exists()
 
 
-def _resolve(run, arrays: dict, tmp_path) -> object:
-    from moro.inference.loading import body_record, load_model, resolve_body
+@pytest.fixture(scope="module")
+def converted_model(smplx_run):
+    from moro.inference.loading import load_model
+
+    return load_model(smplx_run["ckpt"])
+
+
+def _resolve(run, model, arrays: dict, tmp_path) -> object:
+    from moro.inference.loading import body_record, resolve_body
 
     path = write_smplx_npz(tmp_path / "SMPLX_NEUTRAL.npz", arrays)
-    model = load_model(run["ckpt"])
     return resolve_body(model, body_record(run["ckpt"]), "smplx", None, str(path))
 
 
-def test_official_smplx_of_another_topology_is_refused(smplx_run, tmp_path, monkeypatch):
+def test_official_smplx_of_another_topology_is_refused(smplx_run, converted_model, tmp_path, monkeypatch):
     from moro.inference import BodyModelMismatchError
 
     monkeypatch.setenv("MORO_CACHE_DIR", str(tmp_path / "cache"))
     arrays = dict(smplx_run["arrays"])
     arrays["f"] = arrays["f"][:, [0, 2, 1]].copy()  # same counts, other faces
     with pytest.raises(BodyModelMismatchError, match="another mesh topology.*converted from the authors' release"):
-        _resolve(smplx_run, arrays, tmp_path)
+        _resolve(smplx_run, converted_model, arrays, tmp_path)
 
 
-def test_official_smplx_of_another_version_warns(smplx_run, tmp_path, monkeypatch, caplog):
+def test_official_smplx_of_another_version_warns(smplx_run, converted_model, tmp_path, monkeypatch, caplog):
     monkeypatch.setenv("MORO_CACHE_DIR", str(tmp_path / "cache"))
     arrays = dict(smplx_run["arrays"])
     arrays["shapedirs"] = 1.05 * arrays["shapedirs"]
     with caplog.at_level(logging.WARNING, logger="moro.inference.loading"):
-        body = _resolve(smplx_run, arrays, tmp_path)
+        body = _resolve(smplx_run, converted_model, arrays, tmp_path)
     assert body.num_vertices == BODY and "different SMPL-X version" in caplog.text
 
 
@@ -231,14 +237,14 @@ def test_official_smplx_of_another_version_warns(smplx_run, tmp_path, monkeypatc
     (lambda a: a.update(J_regressor=a["J_regressor"][:52]), r"'J_regressor'.*\(52 joints: the SMPL\+H"),
     (lambda a: a.update(shapedirs=a["shapedirs"][..., :16]), r"'shapedirs' must have 400 .* or 20"),
 ])
-def test_official_smplx_files_of_other_layouts_are_named(smplx_run, tmp_path, monkeypatch, edit, message):
+def test_official_smplx_files_of_other_layouts_are_named(smplx_run, converted_model, tmp_path, monkeypatch, edit, message):
     from moro.inference import InferenceError
 
     monkeypatch.setenv("MORO_CACHE_DIR", str(tmp_path / "cache"))
     arrays = dict(smplx_run["arrays"])
     edit(arrays)
     with pytest.raises(InferenceError, match=r"SMPLX_NEUTRAL\.npz: key " + message):
-        _resolve(smplx_run, arrays, tmp_path)
+        _resolve(smplx_run, converted_model, arrays, tmp_path)
 
 
 def test_official_smplx_motion_feeds_moro_eval(smplx_run, monkeypatch):

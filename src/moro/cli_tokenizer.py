@@ -142,6 +142,9 @@ def add_train_commands(sub: argparse._SubParsersAction) -> None:
     t.add_argument("--log-every", type=int, default=100, help="also print a plain log line every N steps (0: never)")
     t.add_argument("--smplx", default=None, help="SMPL-X model file or folder (paper preset)")
     t.set_defaults(func=_cmd_train_tokenizer)
+    from moro.cli_train import add_stage_commands
+
+    add_stage_commands(train_sub)  # moro train pose_pretrain | ... | all
 
 
 def _cmd_eval_tokenizer(args: argparse.Namespace) -> int:

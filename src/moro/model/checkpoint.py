@@ -60,8 +60,12 @@ def _image_encoder_spec(encoder: nn.Module | None) -> dict | None:
     return {"class": _qualname(encoder), "config_class": _qualname(cfg), "config": cfg.to_dict()}
 
 
-def save_moro(model: nn.Module, path: str | os.PathLike) -> None:
-    """Write ``model`` (a MoRo) to ``path`` atomically."""
+def save_moro(model: nn.Module, path: str | os.PathLike, extra: dict | None = None) -> None:
+    """Write ``model`` (a MoRo) to ``path`` atomically.
+
+    ``extra``: further plain entries (e.g. ``body`` = ``{"model", "topology"}`` and ``training`` =
+    stage, parent, steps, provenance), stored next to the weights and ignored by :func:`load_moro`.
+    """
     tok = model.tokenizer
     hierarchy = {k: torch.from_numpy(v.astype("int32")) for k, v in tok.hierarchy.to_arrays().items()}
     payload = {
@@ -73,6 +77,10 @@ def save_moro(model: nn.Module, path: str | os.PathLike) -> None:
         "image_encoder": _image_encoder_spec(model.image_encoder),
         "backbone": model.backbone is not None,
     }
+    for key, value in (extra or {}).items():
+        if key in payload:
+            raise ValueError(f"extra entry {key!r} would overwrite a checkpoint field")
+        payload[key] = value
     with atomic_write(path) as tmp:
         torch.save(payload, tmp)
 

@@ -359,11 +359,11 @@ class MoRo(nn.Module):
         return pred
 
     # ------------------------------------------------------------------ checkpoints
-    def save(self, path: str | os.PathLike) -> None:
-        """Write weights + config + tokenizer layout (+ image-encoder spec) atomically to ``path``."""
+    def save(self, path: str | os.PathLike, extra: dict | None = None) -> None:
+        """Write weights + config + tokenizer layout (+ image-encoder spec, + ``extra`` records) atomically to ``path``."""
         from moro.model.checkpoint import save_moro
 
-        save_moro(self, path)
+        save_moro(self, path, extra)
 
     @classmethod
     def from_checkpoint(

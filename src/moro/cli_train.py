@@ -1,0 +1,107 @@
+"""``moro train STAGE`` and ``moro train all``: the MoRo training stages (moro.training.engine / pipeline)."""
+
+from __future__ import annotations
+
+import argparse
+import sys
+
+from moro.training.recipes import STAGES
+
+
+def _run_config(args: argparse.Namespace):
+    from moro.training.engine import RunConfig
+
+    overrides = {k: getattr(args, k) for k in ("steps", "batch", "lr", "clip_frames") if getattr(args, k, None) is not None}
+    devices = args.devices if args.devices == "auto" else int(args.devices)
+    return RunConfig(preset=args.preset, out=args.out, data=getattr(args, "data", None), val_data=getattr(args, "val_data", None),
+                     init=getattr(args, "init", None), resume=args.resume,
+                     max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes,
+                     accelerator=args.accelerator, devices=devices, num_nodes=args.num_nodes, precision=args.precision,
+                     seed=args.seed, workers=args.workers, threads=args.threads, overrides=overrides,
+                     progress=not args.no_progress)
+
+
+def _cmd_train_stage(args: argparse.Namespace) -> int:
+    from moro.tokenizer.presets import tokenizer_preset
+    from moro.training.engine import train_stage
+    from moro.training.pipeline import prepare_data
+    from moro.training.tokenizer import load_preset_body
+
+    cfg = _run_config(args)
+    body = load_preset_body(tokenizer_preset(args.preset))
+    if cfg.data is None:
+        raise ValueError("--data is required: a `moro synth` split or a prepared training cache (or use `moro train all`)")
+    tokenizer = args.tokenizer or _tokenizer_of(cfg.init)
+    cfg.data = str(prepare_data(cfg.data, tokenizer, body, max_sequences=args.data_sequences))
+    if cfg.val_data:
+        cfg.val_data = str(prepare_data(cfg.val_data, tokenizer, body))
+    r = train_stage(args.stage, cfg, body)
+    print(f"{r.stage}: {r.steps_done}/{r.steps_planned} steps in {r.seconds / 60:.1f} min"
+          f"{' (truncated by --max-minutes)' if r.truncated else ''}; model: {r.model_path}")
+    print(f"stages_completed=1 final_loss={r.final_loss:.4f}")
+    return 0
+
+
+def _tokenizer_of(init: str | None) -> str:
+    """The tokenizer file behind --init: the file itself for pose_pretrain, else the one its chain recorded."""
+    import torch
+
+    if init is None:
+        raise ValueError("pass --init (the parent stage's model.ckpt, or a tokenizer file for pose_pretrain)")
+    payload = torch.load(init, map_location="cpu", weights_only=True, mmap=True)
+    if isinstance(payload, dict) and payload.get("format") == "moro-model":
+        rec = payload.get("training") or {}
+        tok = rec.get("tokenizer_file")
+        if tok is None:
+            raise ValueError(f"{init} does not record its tokenizer file; pass --tokenizer TOKENIZER.ckpt")
+        return tok
+    return init
+
+
+def _cmd_train_all(args: argparse.Namespace) -> int:
+    from moro.training.pipeline import train_all
+
+    cfg = _run_config(args)
+    results = train_all(cfg, data=args.data, val=args.val_data, tokenizer=args.tokenizer, max_minutes=args.max_minutes,
+                        say=lambda s: print(s, file=sys.stderr, flush=True), data_sequences=args.data_sequences)
+    for r in results:
+        print(f"{r.stage:<16} {r.steps_done:>6}/{r.steps_planned:<6} steps {r.seconds / 60:6.1f} min  "
+              f"loss {r.final_loss:.4f}{'  (truncated)' if r.truncated else ''}  {r.model_path}")
+    print(f"stages_completed={len(results)} final_loss={results[-1].final_loss:.4f}")
+    return 0
+
+
+def _common(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--preset", default="tiny", choices=["tiny", "paper"])
+    p.add_argument("--out", required=True, help="run folder; each stage writes OUT/<stage>/ (model.ckpt, last.ckpt, metrics.csv)")
+    p.add_argument("--data", default=None, help="a `moro synth` split (or a prepared training cache)")
+    p.add_argument("--val-data", default=None, help="a validation split (optional)")
+    p.add_argument("--data-sequences", type=int, default=None, help="use only the split's first N sequences")
+    p.add_argument("--tokenizer", default=None, help="a trained tokenizer checkpoint (train all: skip the tokenizer stage)")
+    p.add_argument("--resume", action="store_true", help="continue OUT/<stage>/last.ckpt with the same settings")
+    p.add_argument("--max-minutes", type=float, default=None, help="wall-time budget; stages stop early (truncated)")
+    p.add_argument("--accelerator", default="auto", choices=["auto", "cpu", "gpu", "cuda"])
+    p.add_argument("--devices", default="1", help="devices (processes) per node: DDP when > 1")
+    p.add_argument("--num-nodes", type=int, default=1, help="nodes (launch with torchrun or SLURM srun)")
+    p.add_argument("--precision", default=None, help="Fabric precision (default bf16-mixed on GPUs, 32-true on CPUs)")
+    p.add_argument("--seed", type=int, default=0)
+    p.add_argument("--workers", type=int, default=1, help="data-loader processes per device (CPU augmentation)")
+    p.add_argument("--threads", type=int, default=None, help="torch CPU threads per process")
+    p.add_argument("--no-progress", action="store_true")
+
+
+def add_stage_commands(train_sub: argparse._SubParsersAction) -> None:
+    """Register ``moro train <stage>`` for every stage and ``moro train all``."""
+    for stage in STAGES:
+        p = train_sub.add_parser(stage, help=f"MoRo stage {stage} (moro.training.recipes)")
+        _common(p)
+        p.add_argument("--init", default=None, help="parent checkpoint (pose_pretrain: a tokenizer file; else the "
+                                                    "parent stage's OUT/<parent>/model.ckpt)")
+        p.add_argument("--steps", type=int, default=None)
+        p.add_argument("--batch", type=int, default=None)
+        p.add_argument("--lr", type=float, default=None)
+        p.add_argument("--clip-frames", type=int, default=None)
+        p.set_defaults(func=_cmd_train_stage, stage=stage)
+    a = train_sub.add_parser("all", help="every stage in order on the synthetic world (tokenizer .. video_train)")
+    _common(a)
+    a.set_defaults(func=_cmd_train_all)

@@ -1,0 +1,226 @@
+"""One optimisation step of each MoRo stage: batch -> masked inputs -> network -> loss terms.
+
+:class:`StageStep` is an ``nn.Module`` whose ``forward(batch, step)`` does the whole computation,
+so a data-parallel wrapper (Lightning Fabric / DDP) sees every parameter use inside its forward
+and synchronises the gradients. Ground truth is built here from body parameters (the same body
+model and tokenizer as inference), so every stage and data source shares one definition:
+
+* ``verts_local`` (b, t, v, 3): ``body(body_pose, betas)`` (root joint at the origin), mirrored
+  with the left/right vertex permutation for flipped images;
+* ``traj`` (b, t, 9): ``[6D(root_rot), root_trans]`` in the batch's frame (world for motion
+  stages, camera for image / video stages), after the image augmentation (roll, mirror);
+* ``joints`` (b, t, 22, 3): the regressor's joints of ``V_local R^T + t``; ``joints2d``: their
+  pinhole projection with K; ``cano_traj``: the normalised canonical trajectory.
+
+Loss terms: :func:`moro.model.losses.moro_losses`, filtered by the recipe (supplement A.5: the
+``cano`` roll-out in motion pretraining; ``coarse`` and ``refined`` in image pretraining; all
+three in video fine-tuning). Units: metres, radians, pixels.
+"""
+
+from __future__ import annotations
+
+import torch
+from torch import nn
+
+from moro.geometry import project_points, rotmat_to_rot6d
+from moro.model.gumbel import gumbel_temperature
+from moro.model.losses import moro_losses
+from moro.model.masking import MaskingConfig, inference_masking, mask_tokens
+from moro.training.recipes import StageRecipe
+
+__all__ = ["StageStep", "PARTS", "set_trainable", "perturb_rotation_translation"]
+
+PARTS = ("backbone", "image_encoder", "motion_encoder", "decoder", "smoother")
+_MIRROR = torch.tensor([-1.0, 1.0, 1.0])
+
+
+def set_trainable(model: nn.Module, parts: tuple[str, ...]) -> list[nn.Parameter]:
+    """Freeze every MoRo parameter except those of ``parts``; return the trainable ones.
+
+    The backbone may sit inside an ``ImageBranch`` (``image_encoder.backbone``): it follows
+    ``backbone``, not ``image_encoder``.
+    """
+    unknown = set(parts) - set(PARTS)
+    if unknown:
+        raise ValueError(f"unknown trainable part(s) {sorted(unknown)}; parts: {PARTS}")
+    model.requires_grad_(False)
+    for name in parts:
+        mod = getattr(model, name, None)
+        if name == "backbone" and mod is None and model.image_encoder is not None:
+            mod = getattr(model.image_encoder, "backbone", None)
+        if mod is None:
+            raise ValueError(f"the stage trains '{name}' but this MoRo has none; build it with that part")
+        mod.requires_grad_(True)
+    if "backbone" not in parts and model.image_encoder is not None and getattr(model.image_encoder, "backbone", None) is not None:
+        model.image_encoder.backbone.requires_grad_(False)
+    return [p for p in model.parameters() if p.requires_grad]
+
+
+def _rotz(theta: torch.Tensor) -> torch.Tensor:
+    c, s = theta.cos(), theta.sin()
+    z, o = torch.zeros_like(c), torch.ones_like(c)
+    return torch.stack([c, -s, z, s, c, z, z, z, o], -1).view(*theta.shape, 3, 3)
+
+
+def perturb_rotation_translation(R: torch.Tensor, t: torch.Tensor, rot_std: float, trans_std: float,
+                                 generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
+    """Independent per-frame Gaussian noise: rotation by a random axis-angle with per-axis std ``rot_std`` (rad),
+    translation with per-axis std ``trans_std`` (m). R (..., 3, 3), t (..., 3)."""
+    if rot_std <= 0 and trans_std <= 0:
+        return R, t
+    from moro.geometry.rotations import rotvec_to_rotmat
+
+    w = torch.randn(t.shape, generator=generator, device=t.device, dtype=t.dtype) * rot_std
+    dt = torch.randn(t.shape, generator=generator, device=t.device, dtype=t.dtype) * trans_std
+    return rotvec_to_rotmat(w) @ R, t + dt
+
+
+class StageStep(nn.Module):
+    """``forward(batch, step) -> {term: tensor, "total": tensor}`` for one stage (module docstring).
+
+    Args:
+        model: the MoRo being trained (with its joint regressor).
+        body: the body model whose mesh the tokenizer encodes.
+        recipe: the stage's :class:`~moro.training.recipes.StageRecipe`.
+        mirror_perm: (v,) left/right vertex permutation (needed when the recipe flips images).
+        seed: seeds the masking / Gumbel generators together with the step and rank.
+        rank: data-parallel rank.
+    """
+
+    def __init__(self, model: nn.Module, body: nn.Module, recipe: StageRecipe, mirror_perm: torch.Tensor | None = None,
+                 seed: int = 0, rank: int = 0) -> None:
+        super().__init__()
+        self.model = model
+        self.body = body.requires_grad_(False)
+        self.recipe = recipe
+        self.register_buffer("mirror_perm", None if mirror_perm is None else mirror_perm.long(), persistent=False)
+        self.seed, self.rank = int(seed), int(rank)
+        self.masking = getattr(model.config, "masking", MaskingConfig())
+
+    # ------------------------------------------------------------------ ground truth
+    @torch.no_grad()
+    def ground_truth(self, batch: dict) -> dict[str, torch.Tensor]:
+        m = self.model
+        b, t = batch["ids"].shape[:2]
+        dev = batch["ids"].device
+        verts = self.body(batch["body_pose"].flatten(0, 1), batch["betas"].repeat_interleave(t, 0)).vertices
+        verts = verts.view(b, t, -1, 3)
+        R, tr = batch["root_rot"], batch["root_trans"]
+        if "roll" in batch:
+            Rz = _rotz(batch["roll"]).to(R)[:, None]
+            R, tr = Rz @ R, (Rz @ tr[..., None])[..., 0]
+        if "flip" in batch and bool(batch["flip"].any()):
+            if self.mirror_perm is None:
+                raise ValueError("a flipped batch needs the mirror permutation (StageStep(mirror_perm=...))")
+            f = batch["flip"].to(dev)
+            M = torch.diag(_MIRROR.to(R))
+            vm = verts[:, :, self.mirror_perm] * _MIRROR.to(verts)
+            verts = torch.where(f[:, None, None, None], vm, verts)
+            R = torch.where(f[:, None, None, None], M @ R @ M, R)
+            tr = torch.where(f[:, None, None], tr * _MIRROR.to(tr), tr)
+        traj = torch.cat((rotmat_to_rot6d(R), tr), -1)
+        gt = {"labels_ids": batch["ids"], "verts_local": verts, "traj": traj, "R": R, "t": tr}
+        if m.joint_regressor is not None:
+            gt["joints"] = m.place_joints(m.joints(verts), traj)
+            if "K" in batch:
+                K = batch["K"].to(verts)[:, None].expand(b, t, 3, 3)
+                gt["joints2d"], _ = project_points(gt["joints"], K, min_depth=0.1)
+        if t > 1 or self.recipe.data == "clips":
+            gt["cano_traj"] = m.canonical_input(traj)
+        return gt
+
+    # ------------------------------------------------------------------ forward
+    def _generator(self, step: int, device) -> torch.Generator:
+        return torch.Generator(device=device).manual_seed(
+            (self.seed * 1_000_003 + self.rank * 7919 + int(step) * 104_729) % (2**62))
+
+    def _pick_mode(self, g: torch.Generator) -> str:
+        u = float(torch.rand((), generator=g, device=g.device))
+        acc = 0.0
+        for mode, p in self.recipe.masking:
+            acc += p
+            if u < acc:
+                return mode
+        return self.recipe.masking[-1][0]
+
+    def forward(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
+        r, m = self.recipe, self.model
+        dev = batch["ids"].device
+        g = self._generator(step, dev)
+        gt = self.ground_truth(batch)
+        ids = gt["labels_ids"]
+        b, t = ids.shape[:2]
+        frac = step / max(1, r.steps)
+        tau = gumbel_temperature(step, r.steps, m.config.gumbel)
+        first_pose = (gt["R"][:, 0], gt["t"][:, 0])
+        image = None
+        if r.data in ("images", "video"):
+            bbox_info = self._bbox_info(batch["bbox"], batch["K"])
+            if r.data == "video":
+                with torch.no_grad():  # backbone and image encoder are frozen in video fine-tuning
+                    image = m.encode_image(bbox_info, images=batch["images"])
+            else:
+                image = m.encode_image(bbox_info, images=batch["images"])
+        mode = self._pick_mode(g)
+        if r.data in ("frames", "clips"):
+            if r.trajectory == "zero":
+                cano = None
+            else:
+                rs, ts = r.noise.at(frac) if r.noise is not None else (0.0, 0.0)
+                Rn, tn = perturb_rotation_translation(gt["R"], gt["t"], rs, ts, g)
+                cano = m.canonical_input(torch.cat((rotmat_to_rot6d(Rn), tn), -1))
+            masked = mask_tokens(ids, mode, m.mask_id, g, self.masking)
+            out = m(masked.input_ids, cano, None)
+        elif r.data == "images":
+            masked = mask_tokens(ids, "full", m.mask_id, g, self.masking)
+            out = m(None, None, image)
+        else:
+            coarse_cano = m.canonical_input(image.coarse_traj.detach())
+            if mode == "inference":
+                def first_pass(all_masked):
+                    o = m(all_masked, coarse_cano, image)
+                    return o.logits, o.decoder.traj
+
+                masked, refined = inference_masking(ids, first_pass, m.mask_id, g, self.masking)
+                out = m(masked.input_ids, m.canonical_input(refined.detach()), image)
+            else:
+                masked = mask_tokens(ids, mode, m.mask_id, g, self.masking)
+                out = m(masked.input_ids, coarse_cano, image)
+        pred = m.predictions(out, tau, g, first_pose if out.motion is not None and t > 1 else None,
+                             batch.get("K"))
+        truth = {"labels": masked.labels, "verts_local": gt["verts_local"]}
+        for k in ("joints", "joints2d", "cano_traj"):
+            if k in gt:
+                truth[k] = gt[k]
+        if "bbox" in batch:
+            truth["bbox"] = batch["bbox"]
+        in_finetune = r.translation_finetune > 0 and frac >= 1.0 - r.translation_finetune
+        if r.data == "images" and not in_finetune:
+            # before the translation finetune, the trajectory term sees the rotation only, and no global 3D joints
+            traj = gt["traj"].clone()
+            src = pred.get("traj_refined", pred.get("traj_coarse"))
+            traj[..., 6:] = src[..., 6:].detach()
+            truth["traj"] = traj
+            for s in ("coarse", "refined", "cano"):
+                pred.pop(f"joints_{s}", None)
+        else:
+            truth["traj"] = gt["traj"]
+        if r.data == "frames":
+            truth.pop("cano_traj", None)
+            for k in [k for k in pred if k.startswith("joints")]:
+                pred.pop(k)
+        terms = moro_losses(pred, truth, m.config.loss, m.config.fps)
+        if r.losses:
+            keep = {k: v for k, v in terms.items() if k != "total" and any(k == p or k.startswith(p + "_") for p in r.losses)}
+            keep["total"] = sum(m.config.loss.weight(k) * v for k, v in keep.items())
+            terms = keep
+        terms["tau"] = torch.tensor(tau)
+        return terms
+
+    @staticmethod
+    def _bbox_info(bbox: torch.Tensor, K: torch.Tensor) -> torch.Tensor:
+        """(b, t, 3) boxes, (b, 3, 3) K -> (b, t, 3) CLIFF bbox info."""
+        from moro.geometry import cliff_bbox_info
+
+        Kt = K[:, None].expand(*bbox.shape[:2], 3, 3).to(bbox)
+        return cliff_bbox_info(bbox, Kt)

@@ -1,0 +1,402 @@
+"""Training data from the synthetic occlusion world: a one-time crop + token cache, then batches per step.
+
+**Cache** (:func:`prepare_synth_cache`, run automatically by ``moro train`` on first use): per
+sequence of a ``moro synth`` split, every frame is cropped once around its ground-truth box
+enlarged by ``context`` (default 1.25) at ``crop`` px (default 160; the tiny backbone sees 128-px
+crops, so augmented crops are resampled at about the cache's own resolution), and the local mesh
+``body(body_pose, betas)`` is tokenized by the frozen tokenizer (and its mirror image, for flips,
+on every ``flip_every``-th frame). Files: ``<cache>/<seq>.crops.npy`` (t, S, S, 3) uint8 and
+``<seq>.npz`` (labels below), written atomically; ``manifest.json`` is written last, so an
+interrupted preparation resumes where it stopped.
+
+**Batches** are a pure function of ``(seed, stage, rank, step)`` (a resumed run sees exactly the
+batches of an uninterrupted one; ranks see different data):
+
+* :meth:`SynthTrainData.motion_batch` — token ids, body parameters and world trajectories of
+  ``t``-frame windows (``t = 1`` for single frames);
+* :meth:`SynthTrainData.image_batch` — augmented crops (box from the detector-like or jittered
+  ground-truth box, partial-body crop modes, in-plane rotation, horizontal flip, photometric
+  jitter) with labels transformed exactly (rotation = camera roll about the optical axis, flip =
+  mirror ``x -> -x`` of the camera frame with the left/right vertex permutation);
+* :meth:`SynthTrainData.video_batch` — clips of crops around the detector-like boxes, with one
+  partial-body crop mode per clip on 20-100 % of its frames (probability per clip).
+
+Units: metres, radians, pixels (OpenCV conventions, ``docs/conventions.md``). Boxes ``(cx, cy, s)``
+with side ``200 s`` px. Shape letters: b batch, t frames, n tokens, v vertices, S crop side.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import os
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable
+
+import numpy as np
+import torch
+
+from moro.paths import atomic_write
+
+log = logging.getLogger(__name__)
+
+__all__ = ["CACHE_VERSION", "CROP_MODES", "prepare_synth_cache", "SynthTrainData", "mirror_permutation",
+           "TrainDataError"]
+
+CACHE_VERSION = 1
+MANIFEST = "manifest.json"
+
+# Partial-body crop modes (TokenHMR style): JOINTS22 indices whose projections define the box.
+CROP_MODES: dict[str, tuple[int, ...]] = {
+    "hips": (0, 1, 2, 3),
+    "shoulders": (12, 13, 14, 16, 17),
+    "head": (12, 15),
+    "torso": (0, 1, 2, 3, 6, 9, 12, 13, 14, 16, 17),
+    "left_arm": (16, 18, 20),
+    "right_arm": (17, 19, 21),
+    "left_leg": (1, 4, 7, 10),
+    "right_leg": (2, 5, 8, 11),
+    "legs": (1, 2, 4, 5, 7, 8, 10, 11),
+    "upper_body": (0, 3, 6, 9, 12, 15, 16, 17, 18, 19, 20, 21),
+}
+_STAGE_CODES = {"pose_pretrain": 1, "motion_pretrain": 2, "image_pretrain": 3, "video_train": 4, "val": 9}
+_MEAN = np.array([0.485, 0.456, 0.406], np.float32) * 255.0
+_STD = np.array([0.229, 0.224, 0.225], np.float32) * 255.0
+
+
+class TrainDataError(ValueError):
+    """Training data that cannot be used (message: the folder or file and the fix)."""
+
+
+def mirror_permutation(rest_vertices: np.ndarray, tol: float = 1e-3) -> np.ndarray:
+    """Left/right vertex correspondence of a symmetric mesh: (v, 3) rest vertices (body frame, left = +x) -> (v,) int.
+
+    ``perm[i]`` is the vertex at ``x -> -x`` of vertex ``i``; raises if the mesh is not symmetric to ``tol`` metres.
+    """
+    from scipy.spatial import cKDTree
+
+    d, perm = cKDTree(rest_vertices).query(rest_vertices * np.array([-1.0, 1.0, 1.0]))
+    if d.max() > tol or not np.array_equal(perm[perm], np.arange(len(perm))):
+        raise TrainDataError(f"the body mesh is not left/right symmetric (max mirror error {d.max() * 1000:.2f} mm); "
+                             "disable flips (flip_prob=0)")
+    return perm.astype(np.int64)
+
+
+def _scale_offset(box: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
+    """Image -> crop map ``p = a u + o`` of boxes (..., 3) (moro.geometry.crop_affine, OpenCV pixel centres)."""
+    a = size / (200.0 * box[..., 2])
+    o = (size - 1) / 2.0 - a[..., None] * box[..., :2]
+    return a, o
+
+
+def _tokenize(tokenizer, vertices: torch.Tensor, chunk: int = 256) -> np.ndarray:
+    out = []
+    with torch.no_grad():
+        for i in range(0, len(vertices), chunk):
+            out.append(tokenizer.encode(vertices[i:i + chunk])[0].to(torch.int16).numpy())
+    return np.concatenate(out) if out else np.zeros((0, tokenizer.num_tokens), np.int16)
+
+
+def prepare_synth_cache(
+    split_dir: str | os.PathLike,
+    cache_dir: str | os.PathLike,
+    tokenizer,
+    body,
+    *,
+    crop: int = 160,
+    context: float = 1.25,
+    flip_every: int = 2,
+    progress: Callable[[str], None] | None = None,
+    reverse: bool = False,
+    max_sequences: int | None = None,
+) -> Path:
+    """Build (or finish) the training cache of a ``moro synth`` split (module docstring).
+
+    Args:
+        split_dir: a split folder written by ``moro synth`` (train or val).
+        cache_dir: output folder (created); reused when its manifest matches.
+        tokenizer: the frozen tokenizer (:class:`~moro.tokenizer.MeshVQVAE`) for ``body``'s mesh.
+        body: the body model of the split (Anny, the split's topology).
+        crop: cache crop side, px. context: cache box side / ground-truth box side.
+        flip_every: tokenize the mirrored mesh on frames ``i % flip_every == 0`` (0 = never).
+        progress: called with each sequence name when it is done.
+        reverse: visit the sequences last to first (a second process can then share the work).
+        max_sequences: use only the first N sequences of the split (None: all).
+    Returns:
+        ``cache_dir`` as a Path.
+    """
+    from moro.data.synth import SynthDataset
+    from moro.inference.crops import crop_frame
+
+    split_dir, cache_dir = Path(split_dir), Path(cache_dir)
+    if not split_dir.is_dir():
+        raise TrainDataError(f"training data folder {split_dir} does not exist; generate it with "
+                             f"`moro synth --split train --out {split_dir}` or pass --data with an existing split")
+    ds = list(SynthDataset(split_dir))
+    if max_sequences is not None:
+        ds = ds[:max_sequences]
+    if len(ds) == 0:
+        raise TrainDataError(f"{split_dir} holds no complete synthetic sequence; run `moro synth` into it first")
+    settings = {"version": CACHE_VERSION, "crop": crop, "context": context, "flip_every": flip_every,
+                "tokenizer": getattr(tokenizer.hierarchy, "digest", ""), "tokenizer_codebook":
+                float(tokenizer.codebook.double().sum()), "split": str(split_dir.resolve()),
+                "sequences": len(ds)}
+    cache_dir.mkdir(parents=True, exist_ok=True)
+    manifest = cache_dir / MANIFEST
+    if manifest.is_file():
+        old = json.loads(manifest.read_text())
+        if old.get("settings") == settings and old.get("sequences") == [s.name for s in ds]:
+            return cache_dir
+    perm = mirror_permutation(body(body.identity_pose(), body.zero_betas()).vertices.numpy()) if flip_every else None
+    for seq in (ds[::-1] if reverse else ds):
+        stem = cache_dir / seq.name.replace("/", "__")
+        labels_path, crops_path = stem.with_suffix(".npz"), Path(str(stem) + ".crops.npy")
+        if labels_path.is_file() and crops_path.is_file():
+            if progress is not None:
+                progress(seq.name)
+            continue
+        lab = seq.labels
+        t = len(lab["frame_ids"])
+        box = lab["box_gt"].astype(np.float64).copy()
+        box[:, 2] *= context
+        crops = np.empty((t, crop, crop, 3), np.uint8)
+        for i, rgb in enumerate(seq.frames(0, t)):
+            crops[i] = crop_frame(rgb, box[i], crop)
+        with torch.no_grad():
+            bp = torch.from_numpy(lab["body_pose"]).float()
+            betas = torch.from_numpy(lab["betas"]).float()
+            verts = body(bp, betas).vertices  # (t, v, 3) local meshes, root joint at the origin
+        ids = _tokenize(tokenizer, verts)
+        ids_flip = np.full_like(ids, -1)
+        if flip_every:
+            sel = np.arange(0, t, flip_every)
+            mirrored = verts[sel][:, perm] * torch.tensor([-1.0, 1.0, 1.0])
+            ids_flip[sel] = _tokenize(tokenizer, mirrored)
+        with atomic_write(crops_path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.save(fh, crops)
+        arrays = {k: lab[k] for k in ("K", "image_size", "body_pose", "betas", "root_rot_cam", "root_trans_cam",
+                                      "root_rot_world", "root_trans_world", "kp2d", "visibility", "box_gt", "box_det")}
+        with atomic_write(labels_path) as tmp:
+            with open(tmp, "wb") as fh:
+                np.savez(fh, cache_box=box, ids=ids, ids_flip=ids_flip, **arrays)
+        if progress is not None:
+            progress(seq.name)
+    with atomic_write(manifest, "w") as tmp:
+        Path(tmp).write_text(json.dumps({"settings": settings, "sequences": [s.name for s in ds],
+                                         "frames": int(sum(len(s) for s in ds))}, indent=1))
+    return cache_dir
+
+
+@dataclass
+class _Seq:
+    name: str
+    crops: np.ndarray  # (t, S, S, 3) uint8, memory-mapped
+    lab: dict  # label arrays
+
+    @property
+    def frames(self) -> int:
+        return len(self.lab["ids"])
+
+
+class SynthTrainData:
+    """Batches for every stage from a prepared cache (module docstring).
+
+    Args:
+        cache_dir: a folder written by :func:`prepare_synth_cache`.
+        input_size: (H, W) backbone input; crops are cut at side H and the centre W columns kept.
+        seed: data seed (with stage, rank and step it fixes every batch).
+        rank, world_size: this process among the data-parallel ones.
+    """
+
+    def __init__(self, cache_dir: str | os.PathLike, input_size: tuple[int, int] = (128, 96), seed: int = 0,
+                 rank: int = 0, world_size: int = 1) -> None:
+        cache_dir = Path(cache_dir)
+        manifest = cache_dir / MANIFEST
+        if not manifest.is_file():
+            raise TrainDataError(f"{cache_dir} is not a prepared training cache (no {MANIFEST}); it is built by "
+                                 "prepare_synth_cache (moro train does it on first use)")
+        info = json.loads(manifest.read_text())
+        self.settings = info["settings"]
+        self.crop = int(self.settings["crop"])
+        self.context = float(self.settings["context"])
+        self.input_size = (int(input_size[0]), int(input_size[1]))
+        self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
+        self.seqs: list[_Seq] = []
+        for name in info["sequences"]:
+            stem = cache_dir / name.replace("/", "__")
+            with np.load(stem.with_suffix(".npz")) as z:
+                lab = {k: z[k] for k in z.files}
+            crops = np.load(str(stem) + ".crops.npy", mmap_mode="r")
+            self.seqs.append(_Seq(name, crops, lab))
+        self.num_frames = sum(s.frames for s in self.seqs)
+
+    # ------------------------------------------------------------------ sampling
+    def rng(self, stage: str, step: int) -> np.random.Generator:
+        """The generator of one (stage, rank, step) batch."""
+        return np.random.default_rng([self.seed, _STAGE_CODES.get(stage, 0), self.rank, int(step)])
+
+    def _windows(self, rng: np.random.Generator, b: int, t: int) -> list[tuple[_Seq, int]]:
+        ok = [s for s in self.seqs if s.frames >= t]
+        if not ok:
+            raise TrainDataError(f"no sequence has {t} frames; lower the clip length or generate longer sequences")
+        w = np.array([s.frames - t + 1 for s in ok], np.float64)
+        picks = rng.choice(len(ok), size=b, p=w / w.sum())
+        return [(ok[i], int(rng.integers(0, ok[i].frames - t + 1))) for i in picks]
+
+    @staticmethod
+    def _body(items: list[tuple[_Seq, int]], t: int, frame: str) -> dict[str, torch.Tensor]:
+        def stack(key):
+            return torch.from_numpy(np.stack([s.lab[key][i:i + t] for s, i in items]).astype(np.float32))
+
+        return {
+            "ids": torch.from_numpy(np.stack([s.lab["ids"][i:i + t] for s, i in items]).astype(np.int64)),
+            "body_pose": stack("body_pose"),
+            "betas": torch.from_numpy(np.stack([s.lab["betas"] for s, _ in items]).astype(np.float32)),
+            "root_rot": stack(f"root_rot_{frame}"),
+            "root_trans": stack(f"root_trans_{frame}"),
+        }
+
+    def motion_batch(self, stage: str, step: int, b: int, t: int) -> dict[str, torch.Tensor]:
+        """``t``-frame windows of ground-truth motion (world frame).
+
+        Returns: ids (b, t, n) int64; body_pose (b, t, j-1, 3, 3); betas (b, s); root_rot (b, t, 3, 3);
+        root_trans (b, t, 3) m (root joint, world).
+        """
+        rng = self.rng(stage, step)
+        return self._body(self._windows(rng, b, t), t, "world")
+
+    # ------------------------------------------------------------------ images
+    def _crop_from_cache(self, seq: _Seq, i: int, box: np.ndarray, theta: float, flip: bool,
+                         photometric: np.ndarray | None) -> np.ndarray:
+        """Backbone input (3, H, W) float32 (ImageNet-normalised) of frame i for an image-space box (3,)
+        (original image), rotated by ``theta`` (rad) about the box centre and optionally mirrored."""
+        import cv2
+
+        H, W = self.input_size
+        size = H
+        cache_box = seq.lab["cache_box"][i]
+        a_c, o_c = _scale_offset(cache_box, self.crop)
+        a_f = size / (200.0 * box[2])
+        c_f = (size - 1) / 2.0
+        c, s = math.cos(-theta), math.sin(-theta)
+        R = np.array([[c, -s], [s, c]])
+        A = (a_c / a_f) * R
+        off = a_c * box[:2] + o_c - A @ np.array([c_f, c_f])
+        M = np.concatenate([A, off[:, None]], axis=1)
+        img = cv2.warpAffine(np.asarray(seq.crops[i]), M, (size, size), flags=cv2.INTER_LINEAR | cv2.WARP_INVERSE_MAP,
+                             borderMode=cv2.BORDER_CONSTANT, borderValue=0)
+        cut = (size - W) // 2
+        img = img[:, cut:size - cut]
+        if flip:
+            img = img[:, ::-1]
+        x = img.astype(np.float32)
+        if photometric is not None:
+            bright, contrast, sat, noise = photometric
+            gray = x.mean(-1, keepdims=True)
+            x = gray + (x - gray) * sat
+            x = (x - x.mean()) * contrast + x.mean()
+            x = x * bright + noise
+            x = np.clip(x, 0, 255)
+        x = (x - _MEAN) / _STD
+        return np.ascontiguousarray(x.transpose(2, 0, 1), dtype=np.float32)
+
+    @staticmethod
+    def _part_box(kp2d: np.ndarray, mode: str, full: np.ndarray) -> np.ndarray:
+        pts = kp2d[list(CROP_MODES[mode])]
+        lo, hi = pts.min(0), pts.max(0)
+        side = max(float((hi - lo).max()) * 1.2, 0.3 * 200.0 * float(full[2]))
+        centre = (lo + hi) / 2.0
+        return np.array([centre[0], centre[1], side / 200.0])
+
+    def image_batch(self, stage: str, step: int, b: int, recipe) -> dict[str, torch.Tensor]:
+        """Single augmented crops (t = 1).
+
+        Returns: images (b, 1, 3, H, W); bbox (b, 1, 3) the box in the (rotated / mirrored) image;
+        K (b, 3, 3); flip (b,) bool; roll (b,) rad; ids (b, 1, n) (of the mirrored mesh when flipped);
+        body_pose, betas, root_rot (camera, after roll and mirror), root_trans as in :meth:`motion_batch`.
+        """
+        rng = self.rng(stage, step)
+        items = self._windows(rng, b, 1)
+        images, boxes, flips, rolls = [], [], [], []
+        ids = []
+        for s, i in items:
+            lab = s.lab
+            flip = bool(rng.random() < recipe.flip_prob) and lab["ids_flip"][i, 0] >= 0
+            theta = float(rng.uniform(-1, 1) * math.radians(recipe.rotation_deg)) if rng.random() < recipe.rotation_prob else 0.0
+            if rng.random() < recipe.crop_mode_prob:
+                box = self._part_box(lab["kp2d"][i], str(rng.choice(list(CROP_MODES))), lab["box_gt"][i])
+            elif rng.random() < 0.5:
+                box = lab["box_det"][i].astype(np.float64)
+            else:
+                box = lab["box_gt"][i].astype(np.float64) * np.array([1.0, 1.0, rng.uniform(0.95, 1.15)])
+                box[:2] += rng.uniform(-0.05, 0.05, 2) * 200.0 * box[2]
+            photo = None
+            if recipe.photometric:
+                photo = np.array([rng.uniform(0.7, 1.3), rng.uniform(0.7, 1.3), rng.uniform(0.6, 1.4), 0.0])
+            images.append(self._crop_from_cache(s, i, box, theta, flip, photo))
+            K = lab["K"]
+            pp = K[:2, 2]
+            cr, sr = math.cos(theta), math.sin(theta)
+            centre = pp + np.array([[cr, -sr], [sr, cr]]) @ (box[:2] - pp)
+            if flip:
+                centre[0] = 2.0 * pp[0] - centre[0]
+            boxes.append([centre[0], centre[1], box[2]])
+            flips.append(flip)
+            rolls.append(theta)
+            ids.append(lab["ids_flip"][i:i + 1] if flip else lab["ids"][i:i + 1])
+        out = self._body(items, 1, "cam")
+        out["ids"] = torch.from_numpy(np.stack(ids).astype(np.int64))
+        out["images"] = torch.from_numpy(np.stack(images))[:, None]
+        out["bbox"] = torch.tensor(boxes, dtype=torch.float32)[:, None]
+        out["K"] = torch.from_numpy(np.stack([s.lab["K"] for s, _ in items]).astype(np.float32))
+        out["flip"] = torch.tensor(flips)
+        out["roll"] = torch.tensor(rolls, dtype=torch.float32)
+        return out
+
+    def video_batch(self, stage: str, step: int, b: int, t: int, recipe) -> dict[str, torch.Tensor]:
+        """Clips of crops around the detector-like boxes (no flip / rotation); crop modes per clip.
+
+        Returns: images (b, t, 3, H, W); bbox (b, t, 3); K (b, 3, 3); ids (b, t, n); body_pose,
+        betas, root_rot, root_trans (camera frame) as in :meth:`motion_batch`; cropped (b, t) bool.
+        """
+        rng = self.rng(stage, step)
+        items = self._windows(rng, b, t)
+        images = np.empty((b, t, 3, *self.input_size), np.float32)
+        boxes = np.empty((b, t, 3), np.float32)
+        cropped = np.zeros((b, t), bool)
+        for k, (s, i) in enumerate(items):
+            if rng.random() < recipe.crop_mode_prob:
+                n = max(1, int(round(rng.uniform(*recipe.crop_frames) * t)))
+                start = int(rng.integers(0, t - n + 1))
+                cropped[k, start:start + n] = True
+                mode = str(rng.choice(list(CROP_MODES)))
+            for f in range(t):
+                box = s.lab["box_det"][i + f].astype(np.float64)
+                if cropped[k, f]:
+                    box = self._part_box(s.lab["kp2d"][i + f], mode, s.lab["box_gt"][i + f])
+                images[k, f] = self._crop_from_cache(s, i + f, box, 0.0, False, None)
+                boxes[k, f] = box
+        out = self._body(items, t, "cam")
+        out["images"] = torch.from_numpy(images)
+        out["bbox"] = torch.from_numpy(boxes)
+        out["K"] = torch.from_numpy(np.stack([s.lab["K"] for s, _ in items]).astype(np.float32))
+        out["cropped"] = torch.from_numpy(cropped)
+        return out
+
+    def trajectory_stats(self, t: int, max_clips: int = 2000):
+        """Canonical-trajectory mean / std over ``t``-frame windows (world frame), for the motion encoder's normalisation."""
+        from moro.geometry import TrajectoryStats, trajectory_to_canonical
+
+        rows = []
+        for s in self.seqs:
+            for i in range(0, max(1, s.frames - t + 1), max(1, t // 2)):
+                R = torch.from_numpy(s.lab["root_rot_world"][i:i + t]).double()
+                tr = torch.from_numpy(s.lab["root_trans_world"][i:i + t]).double()
+                rows.append(trajectory_to_canonical(R, tr))
+                if len(rows) >= max_clips:
+                    break
+        x = torch.cat(rows).float()
+        return TrajectoryStats(mean=x.mean(0), std=x.std(0).clamp_min(1e-3))

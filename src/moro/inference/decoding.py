@@ -47,10 +47,13 @@ class DecodingConfig:
     """Settings of the decoding loop (paper values)."""
 
     iterations: int = 5  # K network passes; each fixes the confident part of the still-masked tokens
+    motion_prior: bool = True  # False: decoder only, zero motion features (the "no motion prior" ablation)
 
     def __post_init__(self) -> None:
         if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or self.iterations < 1:
             raise ValueError(f"decoding iterations must be an int >= 1, got {self.iterations!r}")
+        if not isinstance(self.motion_prior, bool):
+            raise ValueError(f"motion_prior must be True or False, got {self.motion_prior!r}")
 
 
 class StepOutput(NamedTuple):
@@ -139,16 +142,19 @@ def iterative_decode(
     return DecodeResult(ids.view(shape), confidence.view(shape), fixed_at.view(shape), traj, contact, schedule)
 
 
-def model_step(model, image) -> Callable[[torch.Tensor, torch.Tensor], StepOutput]:
+def model_step(model, image, motion_prior: bool = True) -> Callable[[torch.Tensor, torch.Tensor], StepOutput]:
     """A :func:`iterative_decode` step running a MoRo on fixed image features.
 
     Args:
         model: :class:`~moro.model.MoRo` (eval mode).
         image: :class:`~moro.model.ImageFeatures` of the clip, computed once.
+        motion_prior: False runs the decoder alone on the image features with zero motion features
+            (as in image pretraining): the ids and the fed-back trajectory are then ignored, every
+            pass gives the same logits, and the result is their per-position argmax.
     """
 
     def step(ids: torch.Tensor, traj: torch.Tensor) -> StepOutput:
-        out = model(ids, model.canonical_input(traj), image)
+        out = model(ids, model.canonical_input(traj), image) if motion_prior else model(None, None, image)
         return StepOutput(out.decoder.logits, out.decoder.traj, out.decoder.contact_logits)
 
     return step
@@ -166,5 +172,5 @@ def decode_clip(model, image, config: DecodingConfig | None = None) -> DecodeRes
     cfg = config or DecodingConfig()
     if model.training:
         raise ValueError("decode_clip needs the model in eval mode: call model.eval() first")
-    return iterative_decode(model_step(model, image), image.coarse_traj, model.config.tokens.num_tokens,
-                            model.mask_id, cfg.iterations)
+    return iterative_decode(model_step(model, image, cfg.motion_prior), image.coarse_traj,
+                            model.config.tokens.num_tokens, model.mask_id, cfg.iterations)

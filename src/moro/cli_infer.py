@@ -1,4 +1,4 @@
-"""``moro infer VIDEO_OR_DIR``: thin command over :func:`moro.inference.run_inference` (progress bars live here)."""
+"""``moro infer VIDEO_OR_DIR...``: thin command over :func:`moro.inference.run_inference` (progress bars live here)."""
 
 from __future__ import annotations
 
@@ -23,6 +23,14 @@ ultralytics is installed, else OpenCV's HOG people detector).
 
 Boxes and backbone features are cached ($MORO_CACHE_DIR/infer), so re-running with other
 --iterations or fit settings skips the slow front end.
+
+many videos: give several videos, folders of videos, or a list file (.txt: one path per line); each video
+goes to --out DIR/<video stem>/ and DIR/infer-batch.json lists what happened. Videos already done there
+(complete summary.json of the same input) are skipped (--redo recomputes them); a failing video is
+reported and counted, the others go on (exit status 1 if any failed). A boxes file beside a video
+named <stem>.boxes.json or <stem>.boxes.csv is used for it. Processes: --device cuda uses every visible
+GPU (or the first --devices N), one process each; on CPU --workers N processes share the cores. Several
+machines: run the same command on each with --shard I/N (e.g. $SLURM_PROCID/$SLURM_NTASKS) and a shared --out.
 """
 
 
@@ -58,10 +66,18 @@ def _cmd_infer(args: argparse.Namespace) -> int:
         bvh=not args.no_bvh, render_backend=args.render_backend, cache_dir=args.cache_dir, use_cache=not args.no_cache,
         device=args.device, body_model=args.body_model, topology=args.topology, smplx_path=args.smplx,
     )
-    out = args.out or _default_out(args.video)
+    from moro.inference.batch import collect_videos
+
+    single = len(args.video) == 1 and _one_video(args.video[0])
+    if not single:
+        return _cmd_infer_many(args, cfg, collect_videos(args.video))
+    if args.workers != 1 or args.devices is not None or args.shard is not None:
+        print("moro infer: one video runs in one process; --workers / --devices / --shard apply to several videos",
+              file=sys.stderr)
+    out = args.out or _default_out(args.video[0])
     make, close = _progress_factory(args.no_progress)
     try:
-        result = run_inference(args.video, out, cfg, progress=make)
+        result = run_inference(args.video[0], out, cfg, progress=make)
     finally:
         close()
     s = result.summary
@@ -76,6 +92,66 @@ def _cmd_infer(args: argparse.Namespace) -> int:
     return 0
 
 
+def _one_video(path: str) -> bool:
+    """A video file or an image folder (not a folder of videos, not a list file)."""
+    from pathlib import Path
+
+    from moro.inference.batch import LIST_SUFFIXES, collect_videos
+
+    p = Path(path)
+    if p.is_file():
+        return p.suffix.lower() not in LIST_SUFFIXES
+    if not p.is_dir():
+        return True  # missing: run_inference names the problem
+    videos = collect_videos([p])
+    return len(videos) == 1 and videos[0] == p
+
+
+def _parse_shard(text: str | None) -> tuple[int, int] | None:
+    if text is None:
+        return None
+    try:
+        i, n = (int(x) for x in text.split("/"))
+    except ValueError:
+        raise ValueError(f"--shard must be I/N (e.g. 0/4), got {text!r}") from None
+    return i, n
+
+
+def _cmd_infer_many(args: argparse.Namespace, cfg, videos) -> int:
+    from pathlib import Path
+
+    from moro.inference.batch import plan_workers, run_batch
+
+    devices = plan_workers(args.device, args.devices, args.workers)
+    shard = _parse_shard(args.shard)
+    out = Path(args.out) if args.out else _default_many_out(args.video)
+    print(f"moro infer: {len(videos)} videos -> {out}/<video stem>/, {len(devices)} worker process(es) on "
+          f"{', '.join(sorted(set(devices)))}" + (f", shard {shard[0]}/{shard[1]}" if shard else ""), flush=True)
+
+    def on_record(r) -> None:
+        what = {"done": f"done, {r.frames} frames", "skipped": "already done, skipped", "failed": f"FAILED: {r.error}"}
+        print(f"  [{r.status:>7}] {r.video} -> {r.out} ({what[r.status]}; {r.seconds:.1f} s)", flush=True)
+
+    make, close = _progress_factory(args.no_progress or len(devices) > 1)
+    try:
+        result = run_batch(videos, out, cfg, worker_devices=devices, redo=args.redo, shard=shard,
+                           on_record=on_record, progress=make)
+    finally:
+        close()
+    print(f"videos={len(result.records)} done={result.count('done')} skipped={result.count('skipped')} "
+          f"failed={result.count('failed')} out={out}")
+    return 1 if result.failed else 0
+
+
+def _default_many_out(inputs: list[str]) -> "Path":
+    from pathlib import Path
+
+    if len(inputs) == 1:
+        p = Path(inputs[0])
+        return p.parent / f"{p.stem if p.is_file() else p.name}-moro"
+    raise ValueError("several inputs: give the output root with --out DIR (each video goes to DIR/<video stem>/)")
+
+
 def _default_out(video: str) -> str:
     from pathlib import Path
 
@@ -87,7 +163,8 @@ def add_infer_command(sub) -> None:
     """Register ``moro infer`` on the top-level subparsers."""
     p = sub.add_parser("infer", help="3D motion of the person in a video (mp4/avi/mov or an image folder)",
                        epilog=INFER_EPILOG, formatter_class=argparse.RawDescriptionHelpFormatter)
-    p.add_argument("video", metavar="VIDEO_OR_DIR", help="video file or folder of frames")
+    p.add_argument("video", metavar="VIDEO_OR_DIR", nargs="+",
+                   help="video file or folder of frames; several videos, folders of videos or a list file (.txt)")
     p.add_argument("--boxes", default=None, metavar="FILE", help="person boxes per source frame (JSON or CSV; see below)")
     p.add_argument("--checkpoint", default=None, metavar="CKPT",
                    help="MoRo checkpoint (default: $MORO_CHECKPOINT, else the shipped tiny model)")
@@ -118,5 +195,11 @@ def add_infer_command(sub) -> None:
     p.add_argument("--no-bvh", action="store_true", help="skip motion.bvh")
     p.add_argument("--cache-dir", default=None, help="cache root for boxes and features (default $MORO_CACHE_DIR/infer)")
     p.add_argument("--no-cache", action="store_true", help="neither read nor write the cache")
+    p.add_argument("--workers", type=int, default=1, metavar="N",
+                   help="several videos: worker processes per device (CPU: they share the cores)")
+    p.add_argument("--devices", type=int, default=None, metavar="N",
+                   help="several videos with --device cuda: use the first N GPUs (default: all visible)")
+    p.add_argument("--shard", default=None, metavar="I/N", help="several machines: this one takes videos I, I+N, ...")
+    p.add_argument("--redo", action="store_true", help="several videos: recompute videos already done in --out")
     p.add_argument("--no-progress", action="store_true", help="no progress bars")
     p.set_defaults(func=_cmd_infer)

@@ -118,7 +118,8 @@ def run_inference(
         video: video file or image folder.
         out: output folder (created atomically; an earlier moro output there is replaced).
         config: :class:`InferenceConfig`.
-        model: an already loaded MoRo (eval mode) instead of ``config.checkpoint``; body: its body model.
+        model: an already loaded MoRo (eval mode) instead of ``config.checkpoint`` (then only recorded in the
+            summary as the model's file); body: its body model.
         intrinsics: (3, 3) full-image intrinsics instead of ``config.focal`` (e.g. a known camera).
         progress: ``progress(stage, total_frames_or_None) -> update(n)``; the CLI passes tqdm bars.
     Returns:
@@ -134,7 +135,7 @@ def run_inference(
     if cfg.heading not in ("camera", "body"):
         raise InferenceError(f"heading must be 'camera' or 'body', got {cfg.heading!r}")
     file_boxes = FileBoxes(cfg.boxes) if cfg.boxes is not None else None  # malformed files fail before any work
-    ckpt = None
+    ckpt = None if cfg.checkpoint is None else Path(cfg.checkpoint)  # a given model: recorded as its file
     if model is None:
         ckpt = resolve_checkpoint(cfg.checkpoint)
         with _timed(timings, "load"):

@@ -11,7 +11,8 @@ one its first ``drop`` frames (more if the last window was moved back); the kept
 window, without temporal context - the per-frame baseline of ``moro demo`` / ``moro bench``.
 Such windows are independent, so they are decoded as a batch of one-frame clips
 (``encoder_chunk`` frames per batch, :func:`decode_frames_alone`); the result is that of
-decoding the windows one by one (float rounding aside), about 5-10x faster.
+decoding the windows one by one (float rounding aside), with one network call per batch and
+pass instead of one per frame and pass.
 
 **Decoding** (:func:`decode_windows`): per window, the cached backbone tokens of its frames are
 read from disk, the image encoder runs once (in chunks of frames), :func:`~moro.inference.decoding.decode_clip`

@@ -18,7 +18,7 @@ $(STAMP): pyproject.toml constraints.txt
 	touch $(STAMP)
 
 demo: $(STAMP)
-	$(VENV)/bin/moro demo
+	$(VENV)/bin/moro demo --out out/demo
 
 test: $(STAMP)
 	$(PY) -m pytest -q tests

@@ -27,13 +27,6 @@ def _cmd_body_build(args: argparse.Namespace) -> int:
     return 0
 
 
-def _cmd_demo(args: argparse.Namespace) -> int:
-    print("moro demo: the video demo lands with issue 'Inference and the demo'. Available now:")
-    print("  moro body check --model anny --topology notoes_collapse5pc   # body model + fit round trip")
-    print("  moro body build --topology all                               # pre-build Anny topologies")
-    return _cmd_body_check(argparse.Namespace(model="anny", topology="notoes_collapse5pc", path=None, frames=16, seed=0))
-
-
 def _cmd_eval(args: argparse.Namespace) -> int:
     from pathlib import Path
 
@@ -136,8 +129,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("-v", "--verbose", action="store_true", help="log progress details")
     sub = p.add_subparsers(dest="command", required=True, metavar="COMMAND")
 
-    demo = sub.add_parser("demo", help="run the demo")
-    demo.set_defaults(func=_cmd_demo)
+    from moro.cli_demo import add_demo_command
+
+    add_demo_command(sub)  # moro demo
 
     body = sub.add_parser("body", help="body models: build caches, check a model")
     body_sub = body.add_subparsers(dest="body_command", required=True, metavar="SUBCOMMAND")

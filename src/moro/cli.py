@@ -212,6 +212,8 @@ def build_parser() -> argparse.ArgumentParser:
     from moro.cli_infer import add_infer_command
 
     add_infer_command(sub)  # moro infer VIDEO
+    from moro.cli_bench import add_bench_command
+    add_bench_command(sub)  # moro bench speed|accuracy
     from moro.cli_prepare import add_prepare_command
     add_prepare_command(sub)  # moro prepare DATASET --root SRC --out DST
     ev.epilog = "moro eval tokenizer --checkpoint CKPT  scores a mesh tokenizer instead (see its --help)."

@@ -32,7 +32,7 @@ log = logging.getLogger(__name__)
 __all__ = ["BUDGET_SHARES", "DATA_PRESETS", "ensure_synth_split", "prepare_data", "train_all", "AllResult"]
 
 # share of the remaining budget each step of `train all` may use (the last step takes the rest)
-BUDGET_SHARES = {"data": 0.15, "tokenizer": 0.15, "pose_pretrain": 0.1, "motion_pretrain": 0.2,
+BUDGET_SHARES = {"data": 0.15, "tokenizer": 0.15, "pose_pretrain": 0.12, "motion_pretrain": 0.25,
                  "image_pretrain": 0.45, "video_train": 1.0}
 # synthetic training split per preset: (sequences, frames, width, height)
 DATA_PRESETS = {"tiny": (256, 160, 640, 360), "paper": (1000, 300, 960, 540)}

@@ -272,6 +272,7 @@ def _stage_main(fabric, stage: str, cfg: RunConfig, body) -> StageResult:
         scheduler.load_state_dict(payload["scheduler"])
         start, seconds = int(payload["step"]), float(payload["meta"].get("seconds", 0.0))
         fabric.print(f"resumed {state_path} at step {start} of {recipe.steps}")
+    raw_step = step_module  # unwrapped: rank-0-only validation must not enter DDP's collective forward
     step_module, optimizer = fabric.setup(step_module, optimizer)
     csv_log = _CsvLog(out / METRICS_FILE, start if cfg.resume else None) if fabric.is_global_zero else None
     tb = _tensorboard(out) if fabric.is_global_zero else None
@@ -345,13 +346,14 @@ def _stage_main(fabric, stage: str, cfg: RunConfig, body) -> StageResult:
                             dtype=torch.float64, device=fabric.device)
     gathered = fabric.all_gather(mine).reshape(-1, 3).cpu().tolist()
     ranks = [{"data_digest": f"{int(g[0]):012x}", "weights": (g[1], g[2])} for g in gathered]
+    val = _validate(raw_step, recipe, cfg, model) if cfg.val_data and fabric.is_global_zero else None
     model_path = None
     stopped_early = cfg.stop_after is not None and step < recipe.steps and not truncated
     if fabric.is_global_zero and not stopped_early:
         model_path = out / MODEL_FILE
         record = {"stage": stage, "parent": PARENTS[stage], "parent_checkpoint": cfg.init, "preset": cfg.preset,
                   "steps_done": step, "steps_planned": recipe.steps, "truncated": truncated, "seconds": seconds,
-                  "seed": cfg.seed, "data": data.settings, "final_loss": final, "recipe": recipe.to_dict(),
+                  "seed": cfg.seed, "data": data.settings, "final_loss": final, "val": val, "recipe": recipe.to_dict(),
                   "world_size": fabric.world_size,
                   "tokenizer_file": cfg.init if PARENTS[stage] == "tokenizer" else _training_record(cfg.init).get("tokenizer_file"),
                   **provenance()}
@@ -362,6 +364,27 @@ def _stage_main(fabric, stage: str, cfg: RunConfig, body) -> StageResult:
         model.save(model_path, extra=extra)
     fabric.barrier()
     return StageResult(stage, step, recipe.steps, seconds, final, model_path, truncated, history, ranks)
+
+
+def _validate(step_module, recipe: StageRecipe, cfg: RunConfig, model, batches: int = 8) -> dict:
+    """Mean loss terms over ``batches`` fixed batches of the validation cache (Gumbel tau 0.5, eval mode)."""
+    from moro.training.synth_data import SynthTrainData
+
+    size = tuple(model.backbone.input_size) if model.backbone is not None else (128, 96)
+    data = SynthTrainData(cfg.val_data, input_size=size, seed=cfg.seed)
+    make = _batch_maker(data, recipe)
+    device = next(model.parameters()).device
+    sums: dict[str, float] = {}
+    was_training = model.training
+    model.eval()
+    with torch.no_grad():
+        for i in range(batches):
+            batch = {k: v.to(device) if isinstance(v, torch.Tensor) else v for k, v in make(10**6 + i).items()}
+            terms = step_module(batch, recipe.steps, tau=model.config.gumbel.tau_validation)
+            for k, v in terms.items():
+                sums[k] = sums.get(k, 0.0) + float(v) / batches
+    model.train(was_training)
+    return sums
 
 
 def _default_precision(accelerator: str) -> str:

@@ -143,7 +143,8 @@ class StageStep(nn.Module):
                 return mode
         return self.recipe.masking[-1][0]
 
-    def forward(self, batch: dict, step: int) -> dict[str, torch.Tensor]:
+    def forward(self, batch: dict, step: int, tau: float | None = None) -> dict[str, torch.Tensor]:
+        """Loss terms of one batch at ``step``; ``tau`` fixes the Gumbel temperature (validation: 0.5)."""
         r, m = self.recipe, self.model
         dev = batch["ids"].device
         g = self._generator(step, dev)
@@ -151,7 +152,7 @@ class StageStep(nn.Module):
         ids = gt["labels_ids"]
         b, t = ids.shape[:2]
         frac = step / max(1, r.steps)
-        tau = gumbel_temperature(step, r.steps, m.config.gumbel)
+        tau = gumbel_temperature(step, r.steps, m.config.gumbel) if tau is None else tau
         first_pose = (gt["R"][:, 0], gt["t"][:, 0])
         image = None
         if r.data in ("images", "video"):

@@ -113,3 +113,21 @@ def test_demo_errors(tmp_path, monkeypatch, capsys):
     with pytest.raises(DemoError, match="not a moro demo folder"):
         run_demo(DemoConfig(out=str(mine)))
     assert sorted(p.name for p in mine.iterdir()) == ["thesis.tex"]
+
+
+def test_demo_figure_script(demo, tmp_path, monkeypatch, capsys):
+    """scripts/make_demo_figure.py turns a demo folder into the three-row picture."""
+    import runpy
+    import sys
+    from pathlib import Path
+
+    import cv2
+
+    script = Path(__file__).parents[2] / "scripts" / "make_demo_figure.py"
+    out = tmp_path / "demo.png"
+    monkeypatch.setattr(sys, "argv", [str(script), str(demo.out), "--out", str(out), "--columns", "3", "--span", "9",
+                                      "--panel-height", "120"])
+    runpy.run_path(str(script), run_name="__main__")
+    img = cv2.imread(str(out))
+    assert img is not None and img.shape[0] == 3 * 120 + 28  # three rows and the legend
+    assert "-> " + str(out) in capsys.readouterr().out

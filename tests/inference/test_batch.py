@@ -117,3 +117,24 @@ def test_several_videos_refuse_one_boxes_file(video_dir, tiny_checkpoint, tmp_pa
     assert main(argv[:5] + FAST) == 2  # several inputs need --out
     assert "--out DIR" in capsys.readouterr().err
     assert not (tmp_path / "o").exists()
+
+
+def test_a_crash_late_in_a_video_leaves_nothing_that_looks_done(video_dir, tiny_checkpoint, tmp_path, monkeypatch):
+    import moro.inference.pipeline as pipeline
+    from moro.inference import InferenceConfig
+    from moro.inference.batch import run_batch
+
+    def boom(*a, **k):
+        raise RuntimeError("disk full")
+
+    cfg = InferenceConfig(checkpoint=str(tiny_checkpoint), focal=300.0, videos=False, glb=False,
+                          cache_dir=str(tmp_path / "cache"))
+    cfg.fit.shape_frames = 4
+    out = tmp_path / "out"
+    monkeypatch.setattr(pipeline, "write_bvh_file", boom)  # fails after motion.npz was written
+    r = run_batch([video_dir / "walk_a.mp4"], out, cfg)
+    assert r.count("failed") == 1 and "RuntimeError: disk full" in r.records[0].error
+    assert sorted(p.name for p in out.iterdir()) == ["infer-batch.json"]  # no walk_a/, no hidden temporary folder
+    monkeypatch.undo()
+    r = run_batch([video_dir / "walk_a.mp4"], out, cfg)
+    assert r.count("done") == 1 and (out / "walk_a" / "motion.bvh").is_file()

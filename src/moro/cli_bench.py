@@ -22,13 +22,14 @@ def _results_dir(args) -> Path:
 
 def _line(r: dict) -> str:
     net = r["network"]["preset"] if isinstance(r.get("network"), dict) else r.get("network", "")
-    mem = f"peak_rss_mb={r['peak_rss_mb']:.0f}" + (f" peak_cuda_mb={r['peak_cuda_mb']:.0f}" if "peak_cuda_mb" in r else "")
+    mem = f"peak_rss_mb={r.get('peak_rss_mb', float('nan')):.0f}" + (
+        f" peak_cuda_mb={r['peak_cuda_mb']:.0f}" if "peak_cuda_mb" in r else "")
     k = r["kind"]
     if k == "matmul":
         return f"matmul peak: {r['flops_per_s'] / 1e9:.1f} GFLOP/s ({r['dtype']}, {r['size']}^3)"
     if k == "tokenizer":
         return f"tokenizer {net}: {r['frames']} meshes/call decode_fps={r['decode_fps']:.3g} encode_fps={r['encode_fps']:.3g} {mem}"
-    scaled = f" ({r['timed_passes']} of {r['iterations']} passes timed, scaled)" if r.get("timed_passes", 0) < r["iterations"] else ""
+    scaled = f" ({r['timed_passes']} of {r['iterations']} passes timed, scaled)" if r.get("timed_passes", r["iterations"]) < r["iterations"] else ""
     if k == "decode":
         return (f"decode {net}: window={r['frames']} K={r['iterations']} fps={r['fps']:.3g} "
                 f"gflop_per_frame={r['flops'] / r['frames'] / 1e9:.3g} achieved_gflops={r['achieved_flops_per_s'] / 1e9:.3g} "

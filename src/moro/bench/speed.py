@@ -169,7 +169,7 @@ def _measure_decode(spec: dict) -> dict:
     meta = meta_copy(model)
     flops = count_flops(lambda: decode_clip(meta, _random_features_meta(meta, t), DecodingConfig(K)))
     return {"fps": t / secs_k, "seconds": secs_k, "timed_passes": passes, "flops": flops,
-            "achieved_flops_per_s": flops / secs_k, "network": describe_network(model), "note": note, **mem}
+            "achieved_flops_per_s": flops / secs_k, "network_info": describe_network(model), "note": note, **mem}
 
 
 def _random_features_meta(model, t: int):
@@ -267,7 +267,7 @@ def _measure_pipeline(spec: dict) -> dict:
         stages = run_pipeline(model, body, n, Path(tmp) / "run", dev, K, spec["backbone"], passes=spec.get("passes"))
     total = sum(stages.values())
     return {"fps": n / total, "seconds": total, "timed_passes": spec.get("passes") or K, "stages_ms_per_frame": {k: 1000 * v / n for k, v in stages.items()},
-            "fit": body is not None, "network": describe_network(model), "note": note, **peak_memory(dev)}
+            "fit": body is not None, "network_info": describe_network(model), "note": note, **peak_memory(dev)}
 
 
 @torch.no_grad()
@@ -290,7 +290,7 @@ def _measure_scaling(spec: dict) -> dict:
         with _autocast(spec):
             secs, _ = timed(lambda: decode_windows(model, tokens, info, Path(tmp) / "dec", WindowConfig(),
                                                    DecodingConfig(K)), dev)
-    return {"seconds": secs, "fps": n / secs, "network": describe_network(model), "note": note, **peak_memory(dev)}
+    return {"seconds": secs, "fps": n / secs, "network_info": describe_network(model), "note": note, **peak_memory(dev)}
 
 
 MEASUREMENTS: dict[str, Callable[[dict], dict]] = {
@@ -348,7 +348,7 @@ def derive(results: list[dict]) -> dict:
     if len(sc) >= 2:
         lengths = [r["frames"] for r in sc]
         fit = linear_fit(lengths, [r["seconds"] for r in sc])
-        out["scaling"] = {"network": sc[0]["network"]["preset"] if isinstance(sc[0]["network"], dict) else sc[0]["network"],
+        out["scaling"] = {"network": sc[0]["network"],
                           "iterations": sc[0]["iterations"], "lengths": lengths, "time_fit": fit,
                           "peak_rss_mb": [r["peak_rss_mb"] for r in sc]}
         key = "peak_cuda_mb" if "peak_cuda_mb" in sc[0] else "peak_rss_mb"
@@ -362,4 +362,5 @@ def derive(results: list[dict]) -> dict:
 def summary_line(derived: dict) -> str:
     """The last line of ``moro bench speed``."""
     f = lambda k: f"{derived[k]:.3g}" if k in derived else "nan"  # noqa: E731
-    return f"tiny_fps={f('tiny_fps')} paper_decode_fps={f('paper_decode_fps')} peak_mem_ratio_18000_vs_600={f('peak_mem_ratio_18000_vs_600')}"
+    ratio = f"{derived['peak_mem_ratio_18000_vs_600']:.3f}" if "peak_mem_ratio_18000_vs_600" in derived else "nan"
+    return f"tiny_fps={f('tiny_fps')} paper_decode_fps={f('paper_decode_fps')} peak_mem_ratio_18000_vs_600={ratio}"

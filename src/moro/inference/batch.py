@@ -278,6 +278,10 @@ class _Runner:
             rec.error = f"{type(e).__name__}: {e}"
             if not isinstance(e, (InferenceError, FileNotFoundError)):
                 log.warning("%s failed:\n%s", video, traceback.format_exc())
+            if self.device.startswith("cuda"):  # e.g. out of memory: give the next video a clean slate
+                import torch
+
+                torch.cuda.empty_cache()
         finally:
             rec.seconds = round(time.perf_counter() - t0, 3)
         return rec

@@ -9,13 +9,13 @@ import time
 __all__ = ["add_demo_command"]
 
 DEMO_EPILOG = """\
-What it does (about 1-2 minutes on 2 CPU cores; a re-run reuses the video and the backbone features):
+What it does (under 2 minutes on 2 CPU cores; a re-run reuses the video and the backbone features):
   1. generates a 5-second synthetic video of a person walking behind occluders, cut by the frame edge
      (the synthetic world of `moro synth`, fixed seed), with its ground truth
-  2. runs moro on it -> OUT/moro/ (overlay.mp4, world.mp4, motion.npz, motion.glb, motion.bvh)
-  3. runs the per-frame baseline: the same model with every frame decoded alone -> OUT/per_frame/
-  4. scores both against the ground truth like `moro eval --protocol synth` -> OUT/demo.json
-Person boxes are the synthetic labels' detector-like boxes, given as a boxes file (OUT/boxes.json), so the
+  2. runs moro on it -> DIR/moro/ (overlay.mp4, world.mp4, motion.npz, motion.glb, motion.bvh)
+  3. runs the per-frame baseline: the same model with every frame decoded alone -> DIR/per_frame/
+  4. scores both against the ground truth like `moro eval --protocol synth` -> DIR/demo.json
+Person boxes are the synthetic labels' detector-like boxes, given as a boxes file (DIR/boxes.json), so the
 demo does not depend on a person detector. The last line is
   mpjpe_occ_mm=<moro> baseline_mpjpe_occ_mm=<per-frame> fps=<end-to-end frames per second of the moro run>
 with MPJPE-occ the pelvis-aligned error of the joints hidden by an occluder or outside the image (mm).

@@ -241,9 +241,8 @@ def resolve_demo_checkpoint(path: str | None) -> tuple[Path, bool]:
     try:
         ckpt = resolve_checkpoint(path)
     except FileNotFoundError as e:
-        raise DemoError(f"moro demo needs a trained MoRo checkpoint: {e}. The shipped tiny model "
-                        f"({asset_path(PACKAGED_CHECKPOINT)}) is not installed in this copy of moro; pass "
-                        "--checkpoint CKPT (e.g. a model from moro training, or the authors' converted weights)") from None
+        raise DemoError(f"moro demo needs a trained MoRo checkpoint, and the shipped tiny model "
+                        f"({asset_path(PACKAGED_CHECKPOINT).name}) is not in this copy of moro: {e}") from None
     return ckpt, ckpt.resolve() == asset_path(PACKAGED_CHECKPOINT).resolve()
 
 

@@ -32,9 +32,11 @@ def _cmd_train_stage(args: argparse.Namespace) -> int:
     if cfg.data is None:
         raise ValueError("--data is required: a `moro synth` split or a prepared training cache (or use `moro train all`)")
     tokenizer = args.tokenizer or _tokenizer_of(cfg.init)
-    cfg.data = str(prepare_data(cfg.data, tokenizer, body, max_sequences=args.data_sequences))
+    from moro.training.pipeline import _as_config
+
+    cfg.data = _as_config(prepare_data(cfg.data, tokenizer, body, max_sequences=args.data_sequences))
     if cfg.val_data:
-        cfg.val_data = str(prepare_data(cfg.val_data, tokenizer, body))
+        cfg.val_data = _as_config(prepare_data(cfg.val_data, tokenizer, body, split="val"))
     r = train_stage(args.stage, cfg, body)
     print(f"{r.stage}: {r.steps_done}/{r.steps_planned} steps in {r.seconds / 60:.1f} min"
           f"{' (truncated by --max-minutes)' if r.truncated else ''}; model: {r.model_path}")
@@ -74,8 +76,11 @@ def _cmd_train_all(args: argparse.Namespace) -> int:
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="tiny", choices=["tiny", "paper"])
     p.add_argument("--out", required=True, help="run folder; each stage writes OUT/<stage>/ (model.ckpt, last.ckpt, metrics.csv)")
-    p.add_argument("--data", default=None, help="a `moro synth` split (or a prepared training cache)")
-    p.add_argument("--val-data", default=None, help="a validation split (optional)")
+    p.add_argument("--data", nargs="+", default=None, metavar="PATH[:WEIGHT]",
+                   help="training data: `moro synth` splits, `moro prepare` outputs (real datasets) or training caches, "
+                        "mixed by weight (default 1 each); e.g. --data SYNTH:1 BEDLAM:2 EGOBODY:1")
+    p.add_argument("--val-data", nargs="+", default=None, metavar="PATH[:WEIGHT]",
+                   help="validation data (optional; `moro prepare` outputs use their 'val' split)")
     p.add_argument("--data-sequences", type=int, default=None, help="use only the split's first N sequences")
     p.add_argument("--tokenizer", default=None, help="a trained tokenizer checkpoint (train all: skip the tokenizer stage)")
     p.add_argument("--resume", action="store_true", help="continue OUT/<stage>/last.ckpt with the same settings")

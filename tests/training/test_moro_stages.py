@@ -191,3 +191,48 @@ def test_train_all_cli_truncated(tmp_path, split, cache, capsys):
     last = capsys.readouterr().out.strip().splitlines()[-1]
     assert last.startswith("stages_completed=4 final_loss=")
     assert all((out / s / MODEL_FILE).is_file() for s in STAGES)
+
+
+# ---------------------------------------------------------------------- data mixtures and real-data sources
+def test_parse_sources():
+    from moro.training.synth_data import parse_sources
+
+    assert parse_sources("a/b") == [("a/b", 1.0)]
+    assert parse_sources(["a:2", "c:0.5", ("d", 3)]) == [("a", 2.0), ("c", 0.5), ("d", 3.0)]
+    with pytest.raises(TrainDataError, match="positive weight"):
+        parse_sources(["a:0"])
+
+
+def test_mixture_follows_the_weights(cache):
+    only_first = SynthTrainData([(cache, 1.0), (cache, 0.0)])
+    picks = only_first._windows(only_first.rng("pose_pretrain", 0), 64, 1)
+    assert {s.source for s, _ in picks} == {0}
+    even = SynthTrainData([(cache, 1.0), (cache, 3.0)])
+    picks = even._windows(even.rng("pose_pretrain", 0), 400, 1)
+    share = np.mean([s.source for s, _ in picks])
+    assert 0.68 < share < 0.82  # 3 / 4 of the items from the second source
+
+
+def test_prepared_motion_only_source_feeds_the_motion_stages(tmp_path, split, cache, anny5):
+    """A `moro prepare` output (here: a synthetic sequence saved in that format, no images) becomes a
+    motion-only source: motion batches mix it in, image batches never pick it."""
+    import json
+
+    from moro.data.prepared import FORMAT, FORMAT_VERSION, MANIFEST, save_prepared
+    from moro.data.synth import SynthDataset
+
+    root = tmp_path / "prepared"
+    seq = SynthDataset(split)[0]
+    save_prepared(root / "seqs" / "walk.npz", seq.clip(0, len(seq), images=False), split="train")
+    (root / MANIFEST).write_text(json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, "dataset": "test",
+                                             "source_root": None, "sequences": {"walk": {"split": "train", "clips": []}}}))
+    caches = prepare_data([f"{root}:1", f"{cache}:1"], TOKENIZER, anny5)
+    data = SynthTrainData(caches)
+    real = [s for s in data.seqs if s.source == 0]
+    assert len(real) == 1 and real[0].crops is None
+    ref = [s for s in data.seqs if s.source == 1 and s.name == seq.name][0]
+    np.testing.assert_array_equal(real[0].lab["ids"], ref.lab["ids"])  # same bodies -> same tokens
+    motion = data._windows(data.rng("motion_pretrain", 1), 64, 8)
+    assert {s.source for s, _ in motion} == {0, 1}
+    images = data._windows(data.rng("image_pretrain", 1), 64, 1, images=True)
+    assert {s.source for s, _ in images} == {1}

@@ -57,8 +57,8 @@ class RunConfig:
 
     preset: str = "tiny"
     out: str = "runs/moro"  # run folder; each stage writes OUT/<stage>/
-    data: str | None = None  # prepared training cache (moro.training.synth_data) of the synthetic world
-    val_data: str | None = None  # prepared cache of a validation split (None: no validation)
+    data: str | list | None = None  # training cache(s) (moro.training.synth_data): a path or [[path, weight], ...]
+    val_data: str | list | None = None  # validation cache(s), same form (None: no validation)
     init: str | None = None  # parent checkpoint (model.ckpt of the parent stage; a tokenizer file for pose_pretrain)
     resume: bool = False
     max_seconds: float | None = None  # stop the stage at this wall time (checkpoint + model, marked truncated)
@@ -172,11 +172,14 @@ def _batch_maker(data, recipe: StageRecipe) -> Callable[[int], dict]:
 def _open_data(path: str | None, model, seed: int, rank: int, world: int):
     from moro.training.synth_data import SynthTrainData
 
+    from moro.training.synth_data import parse_sources
+
     if path is None:
         raise StageError("no training data: pass --data with a prepared cache (moro train all prepares one)")
-    if not Path(path).exists():
-        raise StageError(f"--data {path} does not exist; generate a split with `moro synth --split train --out DIR` "
-                         "and pass it to `moro train all --data DIR`")
+    for p, _ in parse_sources(path):
+        if not Path(p).exists():
+            raise StageError(f"--data {p} does not exist; generate a split with `moro synth --split train --out DIR` "
+                             "and pass it to `moro train all --data DIR`")
     size = tuple(model.backbone.input_size) if model.backbone is not None else (128, 96)
     return SynthTrainData(path, input_size=size, seed=seed, rank=rank, world_size=world)
 

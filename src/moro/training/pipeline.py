@@ -61,25 +61,50 @@ def _file_digest(path: str | Path) -> str:
     return h.hexdigest()[:16]
 
 
-def prepare_data(data: str | Path, tokenizer_path: str | Path, body, progress: Callable[[str], None] | None = None,
-                 max_sequences: int | None = None) -> Path:
-    """A prepared training cache for ``data`` (a synth split, or already a cache) and this tokenizer
-    (only the split's first ``max_sequences`` sequences when given)."""
+def _prepare_one(data: Path, tokenizer_path, body, progress, max_sequences, split: str) -> Path:
     from moro.tokenizer import load_tokenizer
-    from moro.training.synth_data import MANIFEST, TrainDataError, prepare_synth_cache
+    from moro.training.synth_data import MANIFEST, TrainDataError, prepare_prepared_cache, prepare_synth_cache
 
-    data = Path(data)
-    if (data / MANIFEST).is_file():
-        return data
+    manifest = data / MANIFEST
+    if manifest.is_file() and "settings" in json.loads(manifest.read_text()):
+        return data  # already a training cache
     if not data.is_dir():
         raise TrainDataError(f"--data {data} does not exist; generate a split with `moro synth --split train --out {data}`")
-    if not (data / "split.json").is_file() and not any(data.glob("*/meta.json")):
-        raise TrainDataError(f"--data {data} is neither a `moro synth` split nor a prepared training cache; real "
-                             "datasets are prepared with `moro prepare` (docs/datasets.md)")
-    key = hashlib.sha256(f"{data.resolve()}|{_file_digest(tokenizer_path)}".encode()).hexdigest()[:16]
+    prepared = manifest.is_file() and json.loads(manifest.read_text()).get("format") == "moro-prepared"
+    if not prepared and not (data / "split.json").is_file() and not any(data.glob("*/meta.json")):
+        raise TrainDataError(f"--data {data} is neither a `moro synth` split, a `moro prepare` output nor a training "
+                             "cache; real datasets are prepared with `moro prepare` (docs/datasets.md)")
+    key = hashlib.sha256(f"{data.resolve()}|{split}|{_file_digest(tokenizer_path)}".encode()).hexdigest()[:16]
     tok = load_tokenizer(tokenizer_path, faces=body.faces, num_vertices=body.num_vertices)
-    return prepare_synth_cache(data, cache_dir("train-cache", f"{data.name}-{key}"), tok, body, progress=progress,
-                               max_sequences=max_sequences)
+    out = cache_dir("train-cache", f"{data.name}-{key}")
+    if prepared:
+        return prepare_prepared_cache(data, out, tok, body, split=split, progress=progress, max_sequences=max_sequences)
+    return prepare_synth_cache(data, out, tok, body, progress=progress, max_sequences=max_sequences)
+
+
+def prepare_data(data, tokenizer_path: str | Path, body, progress: Callable[[str], None] | None = None,
+                 max_sequences: int | None = None, split: str = "train"):
+    """Training caches for ``data`` and this tokenizer.
+
+    Args:
+        data: one source or a list; each a path or ``PATH:WEIGHT``: a ``moro synth`` split, a
+            ``moro prepare`` output (its ``split`` sequences) or an existing training cache.
+        max_sequences: only the first N sequences of each source.
+    Returns:
+        the cache folder (one source of weight 1), else a list of ``(cache folder, weight)``.
+    """
+    from moro.training.synth_data import parse_sources
+
+    sources = parse_sources(data)
+    caches = [(_prepare_one(Path(p), tokenizer_path, body, progress, max_sequences, split), w) for p, w in sources]
+    if len(caches) == 1 and caches[0][1] == 1.0:
+        return caches[0][0]
+    return caches
+
+
+def _as_config(cache):
+    """A prepare_data result as RunConfig.data (a path string, or a list of [path, weight])."""
+    return str(cache) if isinstance(cache, (str, Path)) else [[str(p), w] for p, w in cache]
 
 
 class AllResult(list):
@@ -138,11 +163,11 @@ def train_all(cfg: RunConfig, data: str | None = None, val: str | None = None, t
 
     say(f"data: preparing the crop + token cache of {data} (first run only)")
     cache = prepare_data(data, tokenizer, body, max_sequences=data_sequences)
-    val_cache = prepare_data(val, tokenizer, body) if val else None
+    val_cache = prepare_data(val, tokenizer, body, split="val") if val else None
     init = tokenizer
     for stage in STAGES:
         share = _deadline_share(stage, t_end)
-        scfg = replace(cfg, data=str(cache), val_data=str(val_cache) if val_cache else None, init=init,
+        scfg = replace(cfg, data=_as_config(cache), val_data=_as_config(val_cache) if val_cache else None, init=init,
                        max_seconds=share,
                        resume=cfg.resume and (out / stage / "last.ckpt").is_file())
         say(f"stage {stage}: from {init}" + (f", budget {share:.0f} s" if share else ""))

@@ -29,6 +29,7 @@ from __future__ import annotations
 
 import json
 import logging
+import re
 import math
 import os
 from dataclasses import dataclass
@@ -42,8 +43,8 @@ from moro.paths import atomic_write
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CACHE_VERSION", "CROP_MODES", "prepare_synth_cache", "SynthTrainData", "mirror_permutation",
-           "TrainDataError"]
+__all__ = ["CACHE_VERSION", "CROP_MODES", "CacheSource", "prepare_cache", "prepare_synth_cache", "prepare_prepared_cache",
+           "SynthTrainData", "parse_sources", "mirror_permutation", "TrainDataError"]
 
 CACHE_VERSION = 1
 MANIFEST = "manifest.json"
@@ -99,138 +100,260 @@ def _tokenize(tokenizer, vertices: torch.Tensor, chunk: int = 256) -> np.ndarray
     return np.concatenate(out) if out else np.zeros((0, tokenizer.num_tokens), np.int16)
 
 
-def prepare_synth_cache(
-    split_dir: str | os.PathLike,
+LABEL_KEYS = ("K", "image_size", "body_pose", "betas", "root_rot_cam", "root_trans_cam", "root_rot_world",
+              "root_trans_world", "kp2d", "visibility", "box_gt", "box_det")
+
+
+@dataclass
+class CacheSource:
+    """One sequence to cache: its labels (:data:`LABEL_KEYS`, numpy) and a frame iterator (None: motion only)."""
+
+    name: str
+    labels: dict
+    frames: Callable[[], object] | None  # () -> iterator of (H, W, 3) uint8 frames
+
+
+def _synth_sources(split_dir: Path, max_sequences: int | None) -> tuple[list[CacheSource], str]:
+    from moro.data.synth import SynthDataset
+
+    if not split_dir.is_dir():
+        raise TrainDataError(f"training data folder {split_dir} does not exist; generate it with "
+                             f"`moro synth --split train --out {split_dir}` or pass --data with an existing split")
+    ds = list(SynthDataset(split_dir))[:max_sequences]
+    if not ds:
+        raise TrainDataError(f"{split_dir} holds no complete synthetic sequence; run `moro synth` into it first")
+    return [CacheSource(q.name, _LazyLabels(q), (lambda q=q: q.frames(0, len(q)))) for q in ds], "synth"
+
+
+class _LazyLabels(dict):
+    """Labels of a synthetic sequence, read on first access (listing a split stays cheap)."""
+
+    def __init__(self, seq) -> None:
+        super().__init__()
+        self.seq = seq
+
+    def __missing__(self, key):
+        self.update({k: v for k, v in self.seq.labels.items()})
+        return dict.__getitem__(self, key)
+
+
+def _prepared_sources(root: Path, split: str, max_sequences: int | None, body) -> tuple[list[CacheSource], str]:
+    """Sequences of a ``moro prepare`` output (static-camera sequences; motion-only ones without images)."""
+    from moro.data.prepared import PreparedDataset
+
+    ds = PreparedDataset(root)
+    names = (ds.split(split) or ds.names)[:max_sequences]
+    out = []
+    for name in names:
+        seq = ds[name]
+        if seq.per_frame_camera:
+            raise TrainDataError(f"{root}: {name} has one camera per frame (an image dataset); the training cache takes "
+                                 "video / motion sequences with a static camera: prepare the image datasets' frames as "
+                                 "sequences, or leave them out of --data")
+        clip = seq.clip(0, len(seq))
+        b = clip.body
+        if b is None:
+            raise TrainDataError(f"{root}: {name} has no body parameters; it cannot supervise training")
+        want = str(getattr(body, "name", ""))
+        family = re.split(r"[/:]", b.model)[0]
+        if not family or re.split(r"[/:]", want)[0] != family:
+            raise TrainDataError(f"{root}: {name} holds {b.model} bodies but the tokenizer's body model is {want}; "
+                                 "train the preset whose tokenizer fits this body model (paper: SMPL-X)")
+        t = clip.num_frames
+        lab = {"K": clip.K, "image_size": np.asarray(clip.image_size), "body_pose": b.body_pose, "betas": b.betas,
+               "root_rot_cam": b.root_rot_cam, "root_trans_cam": b.root_trans_cam, "root_rot_world": b.root_rot_world,
+               "root_trans_world": b.root_trans_world, "kp2d": clip.kp2d,
+               "visibility": clip.visibility if clip.visibility is not None else np.ones((t, 22), bool),
+               "box_gt": clip.box_gt, "box_det": clip.box_det if clip.box_det is not None else clip.box_gt}
+        has_images = "image_files" in seq.data and seq.source_root is not None
+        frames = (lambda seq=seq: iter(seq.clip(0, len(seq), images=True).images)) if has_images else None
+        out.append(CacheSource(name, lab, frames))
+    if not out:
+        raise TrainDataError(f"{root}: no sequence in split {split!r}")
+    return out, f"prepared:{ds.dataset}"
+
+
+def prepare_synth_cache(split_dir, cache_dir, tokenizer, body, **kw) -> Path:
+    """Build (or finish) the training cache of a ``moro synth`` split: :func:`prepare_cache` on its sequences."""
+    split_dir = Path(split_dir)
+    sources, kind = _synth_sources(split_dir, kw.pop("max_sequences", None))
+    return prepare_cache(sources, cache_dir, tokenizer, body, origin=str(split_dir.resolve()), kind=kind, **kw)
+
+
+def prepare_prepared_cache(root, cache_dir, tokenizer, body, split: str = "train", **kw) -> Path:
+    """Build (or finish) the training cache of a ``moro prepare`` output (real datasets)."""
+    root = Path(root)
+    sources, kind = _prepared_sources(root, split, kw.pop("max_sequences", None), body)
+    return prepare_cache(sources, cache_dir, tokenizer, body, origin=f"{root.resolve()}#{split}", kind=kind, **kw)
+
+
+def prepare_cache(
+    sources: list[CacheSource],
     cache_dir: str | os.PathLike,
     tokenizer,
     body,
     *,
+    origin: str,
+    kind: str,
     crop: int = 160,
     context: float = 1.25,
     flip_every: int = 2,
     progress: Callable[[str], None] | None = None,
     reverse: bool = False,
-    max_sequences: int | None = None,
 ) -> Path:
-    """Build (or finish) the training cache of a ``moro synth`` split (module docstring).
+    """Build (or finish) a training cache (module docstring) from any labelled sequences.
 
     Args:
-        split_dir: a split folder written by ``moro synth`` (train or val).
+        sources: the sequences (:class:`CacheSource`); those without frames are cached for the motion stages only.
         cache_dir: output folder (created); reused when its manifest matches.
         tokenizer: the frozen tokenizer (:class:`~moro.tokenizer.MeshVQVAE`) for ``body``'s mesh.
-        body: the body model of the split (Anny, the split's topology).
+        body: the body model of the labels (its local mesh is what the tokenizer encodes).
+        origin, kind: where the data comes from (recorded; part of the cache identity).
         crop: cache crop side, px. context: cache box side / ground-truth box side.
         flip_every: tokenize the mirrored mesh on frames ``i % flip_every == 0`` (0 = never).
         progress: called with each sequence name when it is done.
         reverse: visit the sequences last to first (a second process can then share the work).
-        max_sequences: use only the first N sequences of the split (None: all).
     Returns:
         ``cache_dir`` as a Path.
     """
-    from moro.data.synth import SynthDataset
     from moro.inference.crops import crop_frame
 
-    split_dir, cache_dir = Path(split_dir), Path(cache_dir)
-    if not split_dir.is_dir():
-        raise TrainDataError(f"training data folder {split_dir} does not exist; generate it with "
-                             f"`moro synth --split train --out {split_dir}` or pass --data with an existing split")
-    ds = list(SynthDataset(split_dir))
-    if max_sequences is not None:
-        ds = ds[:max_sequences]
-    if len(ds) == 0:
-        raise TrainDataError(f"{split_dir} holds no complete synthetic sequence; run `moro synth` into it first")
+    cache_dir = Path(cache_dir)
     settings = {"version": CACHE_VERSION, "crop": crop, "context": context, "flip_every": flip_every,
                 "tokenizer": getattr(tokenizer.hierarchy, "digest", ""), "tokenizer_codebook":
-                float(tokenizer.codebook.double().sum()), "split": str(split_dir.resolve()),
-                "sequences": len(ds)}
+                float(tokenizer.codebook.double().sum()), "split": origin, "kind": kind, "sequences": len(sources)}
+    names = [s.name for s in sources]
     cache_dir.mkdir(parents=True, exist_ok=True)
     manifest = cache_dir / MANIFEST
     if manifest.is_file():
         old = json.loads(manifest.read_text())
-        if old.get("settings") == settings and old.get("sequences") == [s.name for s in ds]:
+        if old.get("settings") == settings and old.get("sequences") == names:
             return cache_dir
-    perm = mirror_permutation(body(body.identity_pose(), body.zero_betas()).vertices.numpy()) if flip_every else None
-    for seq in (ds[::-1] if reverse else ds):
-        stem = cache_dir / seq.name.replace("/", "__")
+    perm = None
+    if flip_every:
+        try:
+            perm = mirror_permutation(body(body.identity_pose(), body.zero_betas()).vertices.numpy())
+        except TrainDataError as e:
+            log.warning("no mirrored tokens: %s", e)
+    frames_total = 0
+    for src in (sources[::-1] if reverse else sources):
+        stem = cache_dir / src.name.replace("/", "__")
         labels_path, crops_path = stem.with_suffix(".npz"), Path(str(stem) + ".crops.npy")
-        if labels_path.is_file() and crops_path.is_file():
+        if labels_path.is_file() and (crops_path.is_file() or src.frames is None):
+            frames_total += len(np.load(labels_path)["ids"])
             if progress is not None:
-                progress(seq.name)
+                progress(src.name)
             continue
-        lab = seq.labels
-        t = len(lab["frame_ids"])
-        box = lab["box_gt"].astype(np.float64).copy()
+        lab = src.labels
+        t = len(lab["body_pose"])
+        box = np.asarray(lab["box_gt"], np.float64).copy()
         box[:, 2] *= context
-        crops = np.empty((t, crop, crop, 3), np.uint8)
-        for i, rgb in enumerate(seq.frames(0, t)):
-            crops[i] = crop_frame(rgb, box[i], crop)
+        if src.frames is not None:
+            crops = np.empty((t, crop, crop, 3), np.uint8)
+            for i, rgb in enumerate(src.frames()):
+                crops[i] = crop_frame(rgb, box[i], crop)
+            with atomic_write(crops_path) as tmp:
+                with open(tmp, "wb") as fh:
+                    np.save(fh, crops)
         with torch.no_grad():
-            bp = torch.from_numpy(lab["body_pose"]).float()
-            betas = torch.from_numpy(lab["betas"]).float()
-            verts = body(bp, betas).vertices  # (t, v, 3) local meshes, root joint at the origin
+            verts = body(torch.as_tensor(np.asarray(lab["body_pose"]), dtype=torch.float32),
+                         torch.as_tensor(np.asarray(lab["betas"]), dtype=torch.float32)).vertices  # (t, v, 3) local
         ids = _tokenize(tokenizer, verts)
         ids_flip = np.full_like(ids, -1)
-        if flip_every:
+        if perm is not None:
             sel = np.arange(0, t, flip_every)
-            mirrored = verts[sel][:, perm] * torch.tensor([-1.0, 1.0, 1.0])
-            ids_flip[sel] = _tokenize(tokenizer, mirrored)
-        with atomic_write(crops_path) as tmp:
-            with open(tmp, "wb") as fh:
-                np.save(fh, crops)
-        arrays = {k: lab[k] for k in ("K", "image_size", "body_pose", "betas", "root_rot_cam", "root_trans_cam",
-                                      "root_rot_world", "root_trans_world", "kp2d", "visibility", "box_gt", "box_det")}
+            ids_flip[sel] = _tokenize(tokenizer, verts[sel][:, perm] * torch.tensor([-1.0, 1.0, 1.0]))
+        arrays = {k: np.asarray(lab[k]) for k in LABEL_KEYS}
         with atomic_write(labels_path) as tmp:
             with open(tmp, "wb") as fh:
-                np.savez(fh, cache_box=box, ids=ids, ids_flip=ids_flip, **arrays)
+                np.savez(fh, cache_box=box, ids=ids, ids_flip=ids_flip, has_images=np.array(src.frames is not None),
+                         **arrays)
+        frames_total += t
         if progress is not None:
-            progress(seq.name)
+            progress(src.name)
     with atomic_write(manifest, "w") as tmp:
-        Path(tmp).write_text(json.dumps({"settings": settings, "sequences": [s.name for s in ds],
-                                         "frames": int(sum(len(s) for s in ds))}, indent=1))
+        Path(tmp).write_text(json.dumps({"settings": settings, "sequences": names, "frames": frames_total}, indent=1))
     return cache_dir
 
 
 @dataclass
 class _Seq:
     name: str
-    crops: np.ndarray  # (t, S, S, 3) uint8, memory-mapped
+    crops: np.ndarray | None  # (t, S, S, 3) uint8, memory-mapped; None for motion-only sequences
     lab: dict  # label arrays
+    source: int = 0  # index of its data source in the mixture
 
     @property
     def frames(self) -> int:
         return len(self.lab["ids"])
 
 
+def parse_sources(data) -> list[tuple[str, float]]:
+    """``--data`` values -> ``[(path, weight), ...]``: a path, ``PATH:WEIGHT`` strings, or (path, weight) pairs."""
+    if isinstance(data, (str, os.PathLike)):
+        data = [data]
+    out = []
+    for d in data:
+        if isinstance(d, (tuple, list)):
+            out.append((str(d[0]), float(d[1])))
+            continue
+        d = str(d)
+        head, sep, tail = d.rpartition(":")
+        try:
+            w = float(tail) if sep and head else None
+        except ValueError:
+            w = None
+        out.append((head, w) if w is not None else (d, 1.0))
+    for path, w in out:
+        if not w >= 0:
+            raise TrainDataError(f"--data {path}: weight {w} must be >= 0")
+    if not out or sum(w for _, w in out) <= 0:
+        raise TrainDataError("--data: give at least one source with a positive weight")
+    return out
+
+
 class SynthTrainData:
-    """Batches for every stage from a prepared cache (module docstring).
+    """Batches for every stage from one or several prepared caches, mixed by weight (module docstring).
 
     Args:
-        cache_dir: a folder written by :func:`prepare_synth_cache`.
+        cache_dir: a folder written by :func:`prepare_cache`, or a list of ``(folder, weight)``:
+            every batch item picks a source with probability proportional to its weight (among the
+            sources that can serve the stage: image and video stages need frames), then a window
+            uniformly within that source.
         input_size: (H, W) backbone input; crops are cut at side H and the centre W columns kept.
         seed: data seed (with stage, rank and step it fixes every batch).
         rank, world_size: this process among the data-parallel ones.
     """
 
-    def __init__(self, cache_dir: str | os.PathLike, input_size: tuple[int, int] = (128, 96), seed: int = 0,
+    def __init__(self, cache_dir, input_size: tuple[int, int] = (128, 96), seed: int = 0,
                  rank: int = 0, world_size: int = 1) -> None:
-        cache_dir = Path(cache_dir)
-        manifest = cache_dir / MANIFEST
-        if not manifest.is_file():
-            raise TrainDataError(f"{cache_dir} is not a prepared training cache (no {MANIFEST}); it is built by "
-                                 "prepare_synth_cache (moro train does it on first use)")
-        info = json.loads(manifest.read_text())
-        self.settings = info["settings"]
-        self.crop = int(self.settings["crop"])
-        self.context = float(self.settings["context"])
+        sources = parse_sources(cache_dir)
         self.input_size = (int(input_size[0]), int(input_size[1]))
         self.seed, self.rank, self.world_size = int(seed), int(rank), int(world_size)
         self.seqs: list[_Seq] = []
-        for name in info["sequences"]:
-            stem = cache_dir / name.replace("/", "__")
-            with np.load(stem.with_suffix(".npz")) as z:
-                lab = {k: z[k] for k in z.files}
-            crops = np.load(str(stem) + ".crops.npy", mmap_mode="r")
-            self.seqs.append(_Seq(name, crops, lab))
+        self.weights = [w for _, w in sources]
+        infos = []
+        for k, (path, _) in enumerate(sources):
+            path = Path(path)
+            manifest = path / MANIFEST
+            if not manifest.is_file():
+                raise TrainDataError(f"{path} is not a prepared training cache (no {MANIFEST}); it is built by "
+                                     "prepare_cache (moro train does it on first use)")
+            info = json.loads(manifest.read_text())
+            infos.append(info)
+            for name in info["sequences"]:
+                stem = path / name.replace("/", "__")
+                with np.load(stem.with_suffix(".npz")) as z:
+                    lab = {k2: z[k2] for k2 in z.files}
+                crops_path = Path(str(stem) + ".crops.npy")
+                crops = np.load(crops_path, mmap_mode="r") if crops_path.is_file() else None
+                self.seqs.append(_Seq(name, crops, lab, k))
+        first = infos[0]["settings"]
+        if any((i["settings"]["crop"], i["settings"]["context"]) != (first["crop"], first["context"]) for i in infos):
+            raise TrainDataError("--data caches were built with different crop settings; rebuild them alike")
+        self.crop, self.context = int(first["crop"]), float(first["context"])
+        self.settings = first if len(infos) == 1 else {"sources": [{"settings": i["settings"], "weight": w}
+                                                                   for i, w in zip(infos, self.weights)]}
         self.num_frames = sum(s.frames for s in self.seqs)
 
     # ------------------------------------------------------------------ sampling
@@ -238,11 +361,17 @@ class SynthTrainData:
         """The generator of one (stage, rank, step) batch."""
         return np.random.default_rng([self.seed, _STAGE_CODES.get(stage, 0), self.rank, int(step)])
 
-    def _windows(self, rng: np.random.Generator, b: int, t: int) -> list[tuple[_Seq, int]]:
-        ok = [s for s in self.seqs if s.frames >= t]
+    def _windows(self, rng: np.random.Generator, b: int, t: int, images: bool = False) -> list[tuple[_Seq, int]]:
+        ok = [s for s in self.seqs if s.frames >= t and (s.crops is not None or not images)]
         if not ok:
-            raise TrainDataError(f"no sequence has {t} frames; lower the clip length or generate longer sequences")
-        w = np.array([s.frames - t + 1 for s in ok], np.float64)
+            what = " with frames" if images else ""
+            raise TrainDataError(f"no sequence{what} has {t} frames; lower the clip length, generate longer sequences"
+                                 + (" or add a source with images (motion-only data serves the motion stages)" if images else ""))
+        src = np.array([s.source for s in ok])
+        per_source = {k: sum(s.frames - t + 1 for s in ok if s.source == k) for k in set(src.tolist())}
+        w = np.array([(s.frames - t + 1) * self.weights[s.source] / per_source[s.source] for s in ok], np.float64)
+        if w.sum() <= 0:
+            raise TrainDataError("every --data source that can serve this stage has weight 0")
         picks = rng.choice(len(ok), size=b, p=w / w.sum())
         return [(ok[i], int(rng.integers(0, ok[i].frames - t + 1))) for i in picks]
 
@@ -319,7 +448,7 @@ class SynthTrainData:
         body_pose, betas, root_rot (camera, after roll and mirror), root_trans as in :meth:`motion_batch`.
         """
         rng = self.rng(stage, step)
-        items = self._windows(rng, b, 1)
+        items = self._windows(rng, b, 1, images=True)
         images, boxes, flips, rolls = [], [], [], []
         ids = []
         for s, i in items:
@@ -363,7 +492,7 @@ class SynthTrainData:
         betas, root_rot, root_trans (camera frame) as in :meth:`motion_batch`; cropped (b, t) bool.
         """
         rng = self.rng(stage, step)
-        items = self._windows(rng, b, t)
+        items = self._windows(rng, b, t, images=True)
         images = np.empty((b, t, 3, *self.input_size), np.float32)
         boxes = np.empty((b, t, 3), np.float32)
         cropped = np.zeros((b, t), bool)

@@ -48,6 +48,11 @@ def add_prepare_command(sub) -> None:
     p.add_argument("--num-betas", type=int, default=None, help="shape coefficients (default: 16 for AMASS, else 10)")
     p.add_argument("--g-model", default="smpl", choices=["smpl", "smplx"], help="AMASS SMPL+H G release: pose with SMPL or SMPL-X")
     p.add_argument("--hand-pca", action="store_true", help="egobody: expand PCA hand poses with the SMPL-X file's hand PCA")
+    p.add_argument("--bedlam-layout", default="auto", choices=["auto", "labels", "raw"],
+                   help="bedlam: processed label npz files or the raw render layout (be_seq.csv, camera csv, motion_seq.npz); "
+                        "auto = raw when a <root>/*/be_seq.csv exists")
+    p.add_argument("--bedlam-motions", default=None,
+                   help="bedlam raw: the neutral_ground_truth_motioninfo folder (default: inside --root)")
     p.add_argument("--trust-pickles", action="store_true", help="rich: fully unpickle the .pt files (trusted files only)")
     p.add_argument("--limit", type=int, default=None, help="process only the first N items (a quick trial)")
     p.add_argument("--no-progress", action="store_true", help="no progress bar")
@@ -59,7 +64,8 @@ def _cmd_prepare(args: argparse.Namespace) -> int:
 
     nb = args.num_betas or (16 if args.dataset == "amass" else 10)
     opts = {"g_model": args.g_model, "trusted": args.trust_pickles, "smpl2smplx": args.smpl2smplx,
-            "hand_pca": args.smplx if args.hand_pca else None}
+            "hand_pca": args.smplx if args.hand_pca else None, "bedlam_layout": args.bedlam_layout,
+            "bedlam_motions": args.bedlam_motions}
     manifest = prepare(args.dataset, args.root, args.out, file_body_models(args.smplx, args.smpl, num_betas=nb), opts=opts,
                        workers=args.workers, limit=args.limit, progress=not args.no_progress)
     c = manifest["counts"]
@@ -76,6 +82,17 @@ def _items(dataset: str, root: Path, opts: dict) -> list[dict]:
 
         return [{"id": p.relative_to(root).as_posix(), "path": str(p)} for p in find_amass_files(root)]
     if dataset == "bedlam":
+        from moro.data.bedlam_raw import is_raw_root, read_be_seq
+
+        layout = opts.get("bedlam_layout") or "auto"
+        if layout == "raw" or (layout == "auto" and is_raw_root(root)):
+            items = []
+            for csv_path in sorted(root.glob("*/be_seq.csv")):
+                folder = csv_path.parent.name
+                items += [{"id": f"{folder}/{seq}", "folder": folder, "seq": seq} for seq in sorted(read_be_seq(csv_path))]
+            if not items:
+                raise FileNotFoundError(f"--root {root}: no <folder>/be_seq.csv with sequences (BEDLAM raw layout, docs/datasets.md)")
+            return items
         files = sorted(root.glob("*.npz")) or sorted(root.rglob("*.npz"))
         return [{"id": p.relative_to(root).as_posix(), "path": str(p)} for p in files]
     if dataset == "egobody":
@@ -143,12 +160,23 @@ def _work(dataset: str, item: dict, root: Path, out: Path) -> dict:
     elif dataset == "bedlam":
         from moro.data.bedlam import bedlam_clip, clip_ok, frame_keep, is_closeup, read_bedlam_labels
 
-        for s in read_bedlam_labels(item["path"]):
+        if "folder" in item:  # raw render layout
+            from moro.data.bedlam_raw import read_bedlam_raw
+
+            found = read_bedlam_raw(root, item["folder"], models, sequences=[item["seq"]], motion_root=opts.get("bedlam_motions"))
+        else:
+            found = read_bedlam_labels(item["path"])
+        for s in found:
+            if len(s.frame_ids) == 0:
+                continue
             c = bedlam_clip(s, models)
             keep = frame_keep(c.in_image)
             save(c, "train", _windows(c.frame_ids, lambda sl: clip_ok(c.in_image[sl])), image_files=c.image_files,
                  image_rot90=int(is_closeup(s.scene)))
-            seqs[c.sequence].update(kept_frames=int(keep.sum()), moving_camera=s.moving_camera)
+            seqs[c.sequence].update(kept_frames=int(keep.sum()), moving_camera=s.moving_camera, subject_gender=s.subject_gender,
+                                    **({"person": s.person} if s.person else {}))
+        if not seqs:
+            return {"skipped": "no body has frames with images and motion"}
     elif dataset == "egobody":
         from moro.body.params import HandPCA
         from moro.data.egobody import egobody_clip, read_color_params, read_data_info, read_splits

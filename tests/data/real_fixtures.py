@@ -91,7 +91,9 @@ def bedlam_person(frames: int, seed: int, depth: float = 5.0) -> dict:
 
 
 def write_bedlam_scene(path: Path, scene_frames: dict, gender=b"neutral", K=BEDLAM_K) -> dict:
-    """One processed label file: ``scene_frames`` = {seq: {person_key: (frame ids, person dict)}}."""
+    """One processed label file: ``scene_frames`` = {seq: {person_key: (frame ids, person dict)}}.
+
+    A person dict may carry per-frame ``cam_ext`` (t, 4, 4) / ``cam_int`` (t, 3, 3); else BEDLAM_EXT / ``K``."""
     rows = {k: [] for k in ("imgname", "center", "scale", "pose_cam", "pose_world", "shape", "trans_cam", "trans_world",
                             "gtkps", "cam_int", "cam_ext", "gender", "proj_verts")}
     for seq, people in scene_frames.items():
@@ -106,10 +108,98 @@ def write_bedlam_scene(path: Path, scene_frames: dict, gender=b"neutral", K=BEDL
                 rows["trans_cam"].append(person["trans_cam"][i])
                 rows["trans_world"].append(np.zeros(3))
                 rows["gtkps"].append(np.zeros((127, 3)))
-                rows["cam_int"].append(K)
-                rows["cam_ext"].append(BEDLAM_EXT)
+                rows["cam_int"].append(person["cam_int"][i] if "cam_int" in person else K)
+                rows["cam_ext"].append(person["cam_ext"][i] if "cam_ext" in person else BEDLAM_EXT)
                 rows["gender"].append(gender)
                 rows["proj_verts"].append(np.zeros((437, 2)))
     path.parent.mkdir(parents=True, exist_ok=True)
     np.savez(path, **{k: np.array(v, dtype=object if k == "gender" else None) for k, v in rows.items()})
     return rows
+
+
+# --------------------------------------------------------------------------- BEDLAM raw (Unreal render) layout
+_PNG_CACHE: dict = {}
+
+
+def bedlam_png_bytes() -> bytes:
+    """A stored 1280 x 720 frame: grey with a red 40 x 20 block in the top-left corner (to see rotations)."""
+    if "png" not in _PNG_CACHE:
+        import io
+
+        from PIL import Image
+
+        a = np.full((720, 1280, 3), 120, np.uint8)
+        a[:20, :40] = (255, 0, 0)
+        buf = io.BytesIO()
+        Image.fromarray(a).save(buf, format="PNG")
+        _PNG_CACHE["png"] = buf.getvalue()
+    return _PNG_CACHE["png"]
+
+
+def bedlam_raw_motion(frames: int, seed: int) -> dict:
+    """A motion_seq.npz body: SMPL-X parameters in its own Y-up frame (feet near y = 0), 11 betas."""
+    rng = np.random.default_rng(seed)
+    s = np.arange(frames) / 30.0
+    poses = 0.25 * np.sin(s[:, None] * rng.uniform(1, 3, 165) + rng.uniform(0, 6, 165))
+    yaw = 0.4 * np.sin(0.5 * s) + rng.uniform(-1, 1)
+    poses[:, :3] = Rotation.from_euler("YX", np.stack([yaw, 0.05 * np.sin(s)], 1)).as_rotvec()
+    trans = np.stack([0.3 * s - 0.2, 0.95 + 0.02 * np.sin(4 * s), 0.2 * s], 1)
+    betas = np.zeros(11)
+    betas[:10] = rng.normal(scale=0.5, size=10)
+    return {"poses": poses, "trans": trans, "betas": betas}
+
+
+def write_bedlam_raw(root: Path, folder: str, seqs: dict, png_frames: dict | None = None,
+                     gender=np.array("neutral"), gender_sub=np.array("female")) -> None:
+    """``<root>/<folder>/{be_seq.csv, ground_truth/camera/<seq>_camera.csv, png/<seq>/*.png}`` and
+    ``<root>/neutral_ground_truth_motioninfo/<subject>/<id>/motion_seq.npz``.
+
+    ``seqs`` = {seq: {"camera": {x, y, z, yaw, pitch, roll, focal_length: (F,)}, "bodies": [(body name,
+    (X, Y, Z) cm, Yaw deg, start_frame, motion dict)]}}; ``png_frames`` = {seq: frame numbers with a png}
+    (default: every camera row).
+    """
+    base = root / folder
+    (base / "ground_truth" / "camera").mkdir(parents=True, exist_ok=True)
+    lines = ["Index,Type,Body,X,Y,Z,Yaw,Pitch,Roll,Comment", "0,Comment,,0,0,0,0,0,0,# BEDLAM batch for moro tests"]
+    for seq, spec in seqs.items():
+        cam = spec["camera"]
+        n = len(cam["x"])
+        lines.append(f"{len(lines) - 1},Group,,{cam['x'][0]},{cam['y'][0]},{cam['z'][0]},{cam['yaw'][0]},0,0,"
+                     f"sequence_name={seq};frames={n};hdri=rural_asphalt_road_4k;camera_hfov=52.0")
+        for body, (X, Y, Z), yaw, start, motion in spec["bodies"]:
+            lines.append(f"{len(lines) - 1},Body,{body},{X},{Y},{Z},{yaw},0.0,0.0,"
+                         f"start_frame={start};texture_body=skin_f_1;texture_clothing=texture_05")
+            subject, _, mid = body.rpartition("_")
+            mp = root / "neutral_ground_truth_motioninfo" / subject / mid / "motion_seq.npz"
+            mp.parent.mkdir(parents=True, exist_ok=True)
+            np.savez(mp, poses=motion["poses"], trans=motion["trans"], betas=motion["betas"], gender=gender,
+                     gender_sub=gender_sub, motion_info=np.array(["CMU", "walk"], dtype=object))
+        rows = ["name,x,y,z,yaw,pitch,roll,focal_length"]
+        rows += [f"{seq}_{i:04d},{cam['x'][i]},{cam['y'][i]},{cam['z'][i]},{cam['yaw'][i]},{cam['pitch'][i]},{cam['roll'][i]},"
+                 f"{cam['focal_length'][i]}" for i in range(n)]
+        (base / "ground_truth" / "camera" / f"{seq}_camera.csv").write_text("\n".join(rows) + "\n")
+        png = base / "png" / seq
+        png.mkdir(parents=True, exist_ok=True)
+        for f in (png_frames or {}).get(seq, range(n)):
+            (png / f"{seq}_{f:04d}.png").write_bytes(bedlam_png_bytes())
+    (base / "be_seq.csv").write_text("\n".join(lines) + "\n")
+
+
+def bedlam_camera(frames: int, x=0.0, y=0.0, z=120.0, yaw=5.0, pitch=-4.0, roll=1.5, focal=40.0, move=True) -> dict:
+    """Per-frame Unreal camera (cm, degrees, mm); ``move``: drifts sideways and pans slowly."""
+    i = np.arange(frames, dtype=np.float64)
+    m = 1.0 if move else 0.0
+    return {"x": x + 0 * i, "y": y + m * 0.5 * i, "z": z + 0 * i, "yaw": yaw + m * 0.1 * i, "pitch": pitch + 0 * i,
+            "roll": roll + 0 * i, "focal_length": focal + 0 * i}
+
+
+def bedlam_raw_oracle(cam: dict, i: int, placement_cm, body_yaw: float, closeup: bool = False) -> tuple[np.ndarray, np.ndarray]:
+    """(R, t) motion frame -> camera of frame i, written out from the BEDLAM authors' conventions with scipy:
+    camera ``C = R_z(roll') R_x(pitch') R_y(yaw')`` of the negated angles (roll' + 90 for closeups), body
+    ``R_y(Yaw - 90) diag(1, -1, -1)``, Unreal (x, y, z) cm -> (y, -z, x) m."""
+    to_cv = lambda v: np.array([v[1], -v[2], v[0]]) / 100.0  # noqa: E731
+    r = -cam["roll"][i] + (90.0 if closeup else 0.0)
+    C = Rotation.from_euler("ZXY", [r, -cam["pitch"][i], -cam["yaw"][i]], degrees=True).as_matrix()
+    B = Rotation.from_euler("Y", body_yaw - 90.0, degrees=True).as_matrix() @ np.diag([1.0, -1.0, -1.0])
+    c = to_cv([cam["x"][i], cam["y"][i], cam["z"][i]])
+    return C @ B, C @ (to_cv(placement_cm) - c)

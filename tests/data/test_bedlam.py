@@ -23,7 +23,7 @@ def test_rows_grouped_by_sequence_and_person_sorted_by_frame(tmp_path):
     assert [s.name for s in seqs] == ["20221010_3_1000_batch01hand_6fps/seq_000001/p0", "20221010_3_1000_batch01hand_6fps/seq_000001/p1"]
     for s in seqs:
         np.testing.assert_array_equal(s.frame_ids, [0, 1, 2, 4, 5, 6])  # frame 3 missing; b's rows were reversed
-        assert s.gender == "neutral" and s.image_files[0].endswith("png/seq_000001/seq_000001_0000.png")
+        assert s.gender == "neutral" and s.subject_gender == "neutral" and s.image_files[0].endswith("png/seq_000001/seq_000001_0000.png")
     by_shape = {tuple(np.round(s.shape, 4)): s for s in seqs}
     s_b = by_shape[tuple(np.round(b["shape"], 4))]
     np.testing.assert_allclose(s_b.pose_cam, b["pose_cam"], atol=1e-12)
@@ -38,7 +38,8 @@ def test_camera_frame_body_adds_cam_ext_translation(tmp_path):
     want_cam = oracle_joints(body, p[:, :3], p[:, 3:].reshape(-1, 54, 3), a["shape"][:10], a["trans_cam"], t_p2x=BEDLAM_EXT[:3, 3])
     np.testing.assert_allclose(clip.joints_cam, want_cam, atol=1e-5)
     R, t = BEDLAM_EXT[:3, :3], BEDLAM_EXT[:3, 3]
-    np.testing.assert_allclose(clip.joints_world, (want_cam - t) @ R, atol=1e-5)  # world = cam_ext^-1 camera
+    # world = BEDLAM's label world (cam_ext^-1 camera, y down) turned upright by diag(1, -1, -1)
+    np.testing.assert_allclose(clip.joints_world, ((want_cam - t) @ R) * [1.0, -1.0, -1.0], atol=1e-5)
     uv = want_cam[..., :2] / want_cam[..., 2:] * 1500.0 + [640.0, 360.0]
     np.testing.assert_allclose(clip.kp2d, uv, atol=1e-3)
     assert clip.image_size == (1280, 720) and not s.moving_camera
@@ -50,9 +51,10 @@ def test_closeup_scene_is_portrait_and_kid_factor_refused(tmp_path):
     path = tmp_path / "20221019_3-8_250_highbmihand_closeup_suburb_a.npz"
     write_bedlam_scene(path, {"seq_000000": {"a": ([0, 1, 2], person)}}, gender=np.array("female"), K=K)
     s = read_bedlam_labels(path)[0]
-    assert image_size_of(s.scene) == (720, 1280) and s.gender == "female"
+    # the 'gender' column is the subject's (df_full_body.py writes gender_sub); the parameters are the neutral model's
+    assert image_size_of(s.scene) == (720, 1280) and s.subject_gender == "female" and s.gender == "neutral"
     clip = bedlam_clip(s, synthetic_models)
-    assert clip.image_size == (720, 1280) and clip.body.model == "smplx/female"
+    assert clip.image_size == (720, 1280) and clip.body.model == "smplx/neutral"
     s.shape = s.shape.copy()
     s.shape[10] = 0.5
     with pytest.raises(DatasetFormatError, match="kid factor"):

@@ -9,18 +9,24 @@ orientation in the camera 0:3, body 3:66, jaw, eyes, hands), ``pose_world``, ``s
 (one person = one shape), sorted by frame number: ``<scene>/seq_XXXXXX/p<k>``.
 
 - Camera-frame body = SMPL-X(pose_cam, shape, trans_cam) + ``cam_ext[:3, 3]`` (per frame).
-- World: the first frame's ``cam_ext`` defines ``T_w2c``; world fields are the camera fields
-  mapped by its inverse. For a moving camera the world then follows frame 0's camera
-  (``moving_camera`` is reported so ``moro prepare`` can count such sequences).
+- World: BEDLAM's label world (the frame ``cam_ext`` maps from) has OpenCV-style axes, y *down*:
+  the authors' ``df_full_body.py`` (github.com/pixelite1201/BEDLAM, ``data_processing/``) maps
+  the Y-up SMPL-X body into it with ``diag(1, -1, -1)`` and Unreal's Z up to ``-y``
+  (:mod:`.bedlam_raw`). moro's world is that frame turned upright, ``x_moro = diag(1, -1, -1) x_label``,
+  so ``T_w2c = cam_ext[0] @ diag(1, -1, -1, 1)`` (its origin is the body's placement: the ground is
+  at ``y = 0`` when the motion's floor is). For a moving camera the world then follows frame 0's
+  camera (``moving_camera`` is reported so ``moro prepare`` can count such sequences).
 - Closeup scenes (``closeup`` in the scene name) are stored rotated: frames are turned 90 degrees
   clockwise on reading (``image_rot90 = 1``); the labels (``cam_int``, ``gtkps``) describe the
   upright image, which is 720 x 1280 (else 1280 x 720).
 - Visibility filters: a frame is kept when >= :data:`FRAME_MIN_JOINTS` of the 22 joints project
   inside the image; a 60-frame clip when >= 80 % of its frames have >= :data:`CLIP_MIN_JOINTS`
   (:func:`frame_keep`, :func:`clip_ok`).
-- Body: the ``gender`` column picks the model (BEDLAM's labels are neutral); ``shape`` may hold 11
-  betas (the eleventh is BEDLAM's kid factor, ignored when zero; nonzero is an error naming the
-  model setting).
+- Body: always the neutral SMPL-X. ``df_full_body.py`` poses every body with the motion file's
+  model (``neutral_ground_truth_motioninfo``, neutral, flat hand mean, 11 betas) and writes the
+  subject's gender (``gender_sub``) into the ``gender`` column, so that column is kept as
+  ``subject_gender`` only. ``shape`` may hold 11 betas: all are used when the model has >= 11,
+  else the eleventh must be zero (nonzero is an error naming the model setting).
 """
 
 from __future__ import annotations
@@ -35,9 +41,12 @@ import numpy as np
 from moro.body.params import smpl_params_to_pose
 
 from .formats import BodyModelSource, DatasetFormatError, as_str, load_npz, pose_frames, rigid_inverse
+
+Y_DOWN_TO_UP = np.diag([1.0, -1.0, -1.0, 1.0])
+"""(4, 4) BEDLAM label world (y down) <-> moro world (Y up); its own inverse."""
 from .schema import Clip
 
-__all__ = ["LABEL_KEYS", "FRAME_MIN_JOINTS", "CLIP_MIN_JOINTS", "CLIP_MIN_FRACTION", "BedlamSequence", "read_bedlam_labels",
+__all__ = ["Y_DOWN_TO_UP", "LABEL_KEYS", "FRAME_MIN_JOINTS", "CLIP_MIN_JOINTS", "CLIP_MIN_FRACTION", "BedlamSequence", "read_bedlam_labels",
            "bedlam_clip", "frame_keep", "clip_ok", "is_closeup", "image_size_of"]
 
 LABEL_KEYS = ("imgname", "pose_cam", "shape", "trans_cam", "cam_int", "cam_ext")
@@ -71,7 +80,9 @@ class BedlamSequence:
     shape: np.ndarray  # (s,) betas
     trans_cam: np.ndarray  # (t, 3) SMPL transl in the camera frame, before the cam_ext offset
     cam_int: np.ndarray  # (t, 3, 3)
-    cam_ext: np.ndarray  # (t, 4, 4) world -> camera
+    cam_ext: np.ndarray  # (t, 4, 4) BEDLAM label world (y down) -> camera
+    subject_gender: str = ""  # the subject's gender (processed 'gender' column / motion file 'gender_sub'); not the model
+    person: str = ""  # raw layout: the be_seq.csv body "<subject>_<motion id>"
 
     @property
     def moving_camera(self) -> bool:
@@ -103,7 +114,7 @@ def read_bedlam_labels(path: str | os.PathLike) -> list[BedlamSequence]:
     seqs = np.array([m.group(1) for m in parsed])
     frames = np.array([int(m.group(2)) for m in parsed], dtype=np.int64)
     shape = np.asarray(d["shape"], np.float64).reshape(n, -1)
-    genders = [as_str(g).lower() for g in d["gender"]] if "gender" in d else ["neutral"] * n
+    genders = [as_str(g).lower() for g in d["gender"]] if "gender" in d else [""] * n  # the subject's, not the model's
     out = []
     for seq in sorted(set(seqs)):
         rows = np.nonzero(seqs == seq)[0]
@@ -113,7 +124,8 @@ def read_bedlam_labels(path: str | os.PathLike) -> list[BedlamSequence]:
             r = r[np.argsort(frames[r], kind="stable")]
             out.append(BedlamSequence(
                 name=f"{scene}/{seq}/p{k}", scene=scene, frame_ids=frames[r],
-                image_files=np.array([f"{scene}/png/{seq}/{Path(names[i]).name}" for i in r]), gender=genders[r[0]],
+                image_files=np.array([f"{scene}/png/{seq}/{Path(names[i]).name}" for i in r]), gender="neutral",
+                subject_gender=genders[r[0]],
                 pose_cam=np.asarray(d["pose_cam"][r], np.float64), shape=shape[r[0]],
                 trans_cam=np.asarray(d["trans_cam"][r], np.float64).reshape(-1, 3),
                 cam_int=np.asarray(d["cam_int"][r], np.float64).reshape(-1, 3, 3),
@@ -128,19 +140,20 @@ def bedlam_clip(s: BedlamSequence, models: BodyModelSource, start: int = 0, leng
     """
     length = len(s.frame_ids) - start if length is None else length
     sl = slice(start, start + length)
-    shape = s.shape
-    if shape.shape[0] == 11:
-        if abs(shape[10]) > 1e-6:
-            raise DatasetFormatError(f"{s.name}: 'shape' holds a nonzero kid factor (11th beta); kid bodies need the SMPL-X "
-                                     f"kid template, which moro does not model - skip this sequence")
-        shape = shape[:10]
     body = models("smplx", s.gender)
+    shape = s.shape
+    if shape.shape[0] > body.num_betas:
+        if np.abs(shape[body.num_betas:]).max() > 1e-6:
+            raise DatasetFormatError(f"{s.name}: 'shape' holds {shape.shape[0]} betas, the eleventh nonzero (BEDLAM's kid "
+                                     f"factor / 11th component), but the body model has {body.num_betas}; prepare with "
+                                     f"--num-betas 11 or skip this sequence")
+        shape = shape[:body.num_betas]
     p = s.pose_cam[sl]
     transl = s.trans_cam[sl] + s.cam_ext[sl, :3, 3]  # body in camera = SMPL-X(pose_cam, shape, trans_cam) + cam_ext t
     pose = smpl_params_to_pose(body, global_orient=p[:, :3], body_pose=p[:, 3:66], jaw_pose=p[:, 66:69],
                                leye_pose=p[:, 69:72], reye_pose=p[:, 72:75], left_hand_pose=p[:, 75:120],
                                right_hand_pose=p[:, 120:165], betas=shape, transl=transl, sequence=s.name)
-    T_w2c = s.cam_ext[start]
+    T_w2c = s.cam_ext[start] @ Y_DOWN_TO_UP  # moro world (Y up) -> label world (y down) -> camera
     size = image_size_of(s.scene)
     K = s.cam_int[start]
     fields = pose_frames(body, pose, T_p2w=rigid_inverse(T_w2c), T_w2c=T_w2c, K=K, image_size=size, fps=FPS)

@@ -198,25 +198,19 @@ def _work(dataset: str, item: dict, root: Path, out: Path) -> dict:
 
 
 def _work_images(item: dict, root: Path, out: Path, models: BodyModelSource, opts: dict, save) -> dict:
-    from moro.data.images import iter_webdataset
-
-    path = Path(item["path"])
-    if path.suffix == ".tar":  # indexed; decoded on the fly by moro.data.images.iter_webdataset
-        samples = list(iter_webdataset(path))
-        return {"shard": {"samples": len(samples), "people": sum(len(s.people) for s in samples)}}
     from PIL import Image
 
-    from moro.body.params import smpl_params_to_pose
-    from moro.data.formats import pose_frames
     from moro.data.images import SmplToSmplx, focal_or_diagonal, read_image_labels
-    from moro.data.schema import Clip
     from moro.metrics.predictions.scoring_body import load_vertex_transfer
 
+    path = Path(item["path"])
     if not opts.get("smpl2smplx"):
         raise ValueError("images: --smpl2smplx (smpl2smplx_deftrafo_setup.pkl) is required to convert SMPL labels to SMPL-X")
-    lab = read_image_labels(path)
     smplx = models("smplx", "neutral")
     conv = SmplToSmplx(models("smpl", "neutral"), smplx, load_vertex_transfer(opts["smpl2smplx"]))
+    if path.suffix == ".tar":
+        return _work_shard(path, root, smplx, conv, save)
+    lab = read_image_labels(path)
     n = len(lab["imgname"])
     transl = lab["global_t"] if "global_t" in lab else np.tile([0.0, 0.0, 10.0], (n, 1))
     x = conv(lab["pose"], lab["shape"], transl)
@@ -227,18 +221,55 @@ def _work_images(item: dict, root: Path, out: Path, models: BodyModelSource, opt
         f = focal_or_diagonal(lab["focal_l"][i] if "focal_l" in lab else None, w, h)
         sizes.append((w, h))
         Ks.append(np.array([[f, 0, (w - 1) / 2], [0, f, (h - 1) / 2], [0, 0, 1.0]]))
+    name = path.stem
+    _save_images(name, smplx, x, np.stack(Ks), np.asarray(sizes), lab["imgname"], save,
+                 extra={"betas_frames": x["betas"].astype(np.float32), "fit_error": x["fit_error"].astype(np.float32)})
+    return {"sequences": {name: {"split": "train", "frames": n, "clips": [], "fit_error_mean_m": float(x["fit_error"].mean())}}}
+
+
+def _save_images(name: str, smplx, x: dict, Ks: np.ndarray, sizes: np.ndarray, files, save, box_det=None, extra=None) -> None:
+    """One prepared image sequence (one row per person) from converted SMPL-X parameters ``x``."""
+    from moro.body.params import smpl_params_to_pose
+    from moro.data.formats import pose_frames
+    from moro.data.schema import Clip
+
+    n = len(Ks)
     p = x["pose"]
     pose = smpl_params_to_pose(smplx, global_orient=p[:, :3], body_pose=p[:, 3:66], jaw_pose=p[:, 66:69], leye_pose=p[:, 69:72],
                                reye_pose=p[:, 72:75], left_hand_pose=p[:, 75:120], right_hand_pose=p[:, 120:165],
-                               betas=x["betas"], transl=x["transl"], sequence=str(path))
-    fields = pose_frames(smplx, pose, T_p2w=np.eye(4), T_w2c=np.eye(4), K=np.stack(Ks), image_size=np.asarray(sizes), fps=0.0)
+                               betas=x["betas"], transl=x["transl"], sequence=name)
+    fields = pose_frames(smplx, pose, T_p2w=np.eye(4), T_w2c=np.eye(4), K=Ks, image_size=sizes, fps=0.0)
     fields["contacts"] = None  # unrelated images: no velocities
-    name = path.stem
     clip = Clip(dataset="images", sequence=name, fps=0.0, image_size=tuple(int(v) for v in sizes[0]), K=Ks[0], T_w2c=np.eye(4),
-                frame_ids=np.arange(n, dtype=np.int64), image_files=lab["imgname"], **fields)
-    save(clip, "train", [], image_files=lab["imgname"], K_frames=np.stack(Ks), T_w2c_frames=np.broadcast_to(np.eye(4), (n, 4, 4)),
-         extra={"betas_frames": x["betas"].astype(np.float32), "fit_error": x["fit_error"].astype(np.float32)})
-    return {"sequences": {name: {"split": "train", "frames": n, "clips": [], "fit_error_mean_m": float(x["fit_error"].mean())}}}
+                frame_ids=np.arange(n, dtype=np.int64), image_files=np.asarray(files), box_det=box_det, **fields)
+    extra = dict(extra or {}, image_size_frames=np.asarray(sizes, dtype=np.int64))
+    save(clip, "train", [], image_files=files, K_frames=Ks, T_w2c_frames=np.broadcast_to(np.eye(4), (n, 4, 4)), extra=extra)
+
+
+def _work_shard(path: Path, root: Path, smplx, conv, save) -> dict:
+    """A 4D-Humans shard -> one prepared sequence ``<shard path without .tar>``, one row per person with a body pose."""
+    from moro.data.images import focal_or_diagonal, shard_people, weak_perspective_transl
+
+    d = shard_people(path, root)
+    n = len(d["pose"])
+    stats = {"samples": d["samples"], "people": d["people"], "no_body_pose": d["no_pose"]}
+    if n == 0:
+        return {"skipped": f"no person with a body pose among {d['people']} people", "shard": stats}
+    Ks = np.stack([np.array([[f, 0, w / 2], [0, f, h / 2], [0, 0, 1.0]])
+                   for w, h in d["image_size"] for f in [focal_or_diagonal(None, w, h)]])
+    x0 = conv(d["pose"], d["betas"])  # at zero translation: the camera translation is not in the shards
+    t = weak_perspective_transl(x0["joints22"], d["center"], d["scale"], Ks)
+    x = dict(x0, transl=x0["transl"] + t)  # a rigid shift moves the SMPL-X fit by the same t
+    name = path.relative_to(root).with_suffix("").as_posix()
+    box = np.concatenate([d["center"], d["scale"][:, None]], axis=1).astype(np.float32)
+    extra = {"betas_frames": x["betas"].astype(np.float32), "fit_error": x["fit_error"].astype(np.float32),
+             "trans_estimated": np.ones(n, np.int8), "has_betas": d["has_betas"].astype(np.int8),
+             "keypoints_2d": d["keypoints_2d"], "keypoints_3d": d["keypoints_3d"], "sample_key": d["key"],
+             "person_index": d["person"].astype(np.int64), "smpl_pose": d["pose"].astype(np.float32),
+             "smpl_betas": d["betas"].astype(np.float32)}
+    _save_images(name, smplx, x, Ks, d["image_size"], d["image_files"], save, box_det=box, extra=extra)
+    return {"sequences": {name: {"split": "train", "frames": n, "clips": [], "fit_error_mean_m": float(x["fit_error"].mean()),
+                                 "trans_estimated": True}}, "shard": stats}
 
 
 # --------------------------------------------------------------------------- engine

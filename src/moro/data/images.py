@@ -11,7 +11,15 @@
 - 4D-Humans webdataset shards ``%06d.tar``: per sample ``<key>.jpg`` + ``<key>.data.pyd`` (a
   pickled list of per-person dicts: keypoints_2d (44, 3), keypoints_3d (44, 4), center, scale,
   body_pose (72), betas (10), has_body_pose, has_betas) (:func:`iter_webdataset`, read with the
-  data-only unpickler, no code runs).
+  data-only unpickler, no code runs). ``moro prepare images`` converts each shard into one
+  prepared sequence, one row per person with a body pose (:func:`shard_people`): the SMPL body
+  converted to SMPL-X, the image size read from the JPEG, the shard's keypoints and box.
+  **Missing in the shards**: the camera translation and focal length. The focal length is taken
+  as the image diagonal (as for label files without ``focal_l``), and the translation is
+  *estimated* by weak perspective (:func:`weak_perspective_transl`: depth from the box size, x/y
+  from the box centre); rows carry ``trans_estimated = 1`` so training can ignore the depth.
+  ``image_files`` are ``<shard>.tar/<key>.jpg`` (read from inside the tar by
+  :func:`moro.data.prepared.read_image`).
 
 Samples are in the camera frame (``T_w2c`` = identity; the world is the camera).
 """
@@ -34,7 +42,10 @@ from moro.geometry.rotations import rotmat_to_rotvec
 
 from .formats import DatasetFormatError, as_str, load_npz
 
-__all__ = ["IMAGE_LABEL_KEYS", "read_image_labels", "focal_or_diagonal", "SmplToSmplx", "iter_webdataset", "WebSample"]
+__all__ = ["IMAGE_LABEL_KEYS", "read_image_labels", "focal_or_diagonal", "SmplToSmplx", "iter_webdataset", "WebSample",
+           "shard_people", "weak_perspective_transl", "BOX_FACTOR"]
+
+BOX_FACTOR = 1.2  # the shards' boxes enclose the keypoints with this margin (as box_gt)
 
 IMAGE_LABEL_KEYS = ("imgname", "center", "scale", "pose", "shape")
 
@@ -125,6 +136,7 @@ class WebSample:
     key: str
     image: bytes  # the JPEG bytes
     people: list[dict]  # per person: keypoints_2d (44, 3), keypoints_3d (44, 4), center (2), scale, body_pose (72), betas (10), ...
+    image_ext: str = "jpg"  # the image member is "<key>.<image_ext>"
 
 
 def iter_webdataset(path: str | os.PathLike) -> Iterator[WebSample]:
@@ -156,7 +168,8 @@ def iter_webdataset(path: str | os.PathLike) -> Iterator[WebSample]:
             parts[key][ext] = tar.extractfile(m).read()
     for key in order:
         p = parts[key]
-        img = p.get("jpg") or p.get("jpeg") or p.get("png")
+        ext = next((e for e in ("jpg", "jpeg", "png") if e in p), None)
+        img = p.get(ext) if ext else None
         if img is None or "data.pyd" not in p:
             raise DatasetFormatError(f"{path}: sample {key!r} has files {sorted(p)}; expected <key>.jpg and <key>.data.pyd")
         try:
@@ -167,4 +180,75 @@ def iter_webdataset(path: str | os.PathLike) -> Iterator[WebSample]:
             people = [people]
         if not isinstance(people, list) or not all(isinstance(x, dict) for x in people):
             raise DatasetFormatError(f"{path}: {key}.data.pyd must hold a list of per-person dicts, got {type(people).__name__}")
-        yield WebSample(key=key, image=img, people=people)
+        yield WebSample(key=key, image=img, people=people, image_ext=ext)
+
+
+def _first(x, default: float) -> float:
+    a = np.asarray(x if x is not None else default, dtype=np.float64).reshape(-1)
+    return float(a[0]) if a.size else default
+
+
+def shard_people(path: str | os.PathLike, root: str | os.PathLike | None = None) -> dict[str, np.ndarray]:
+    """Every person of a 4D-Humans shard that has a body pose, as arrays of length n.
+
+    Returns ``pose`` (n, 72) SMPL axis-angle (global orientation in the camera first), ``betas``
+    (n, 10) (zero where ``has_betas`` is 0), ``has_betas`` (n,), ``center`` (n, 2) and ``scale`` (n,)
+    (box side / 200, the larger side when two are stored), ``keypoints_2d`` (n, 44, 3),
+    ``keypoints_3d`` (n, 44, 4), ``image_size`` (n, 2) from the image header, ``key`` (n,) sample key,
+    ``person`` (n,) index in the sample, ``image_files`` (n,) ``<shard relative to root>/<key>.<ext>``,
+    and ``samples`` / ``people`` / ``no_pose`` counts.
+    """
+    from PIL import Image
+
+    path = Path(path)
+    rel = path.relative_to(root).as_posix() if root is not None else path.name
+    rows: dict[str, list] = {k: [] for k in ("pose", "betas", "has_betas", "center", "scale", "keypoints_2d", "keypoints_3d",
+                                             "image_size", "key", "person", "image_files")}
+    samples = people = no_pose = 0
+    for smp in iter_webdataset(path):
+        samples += 1
+        size = None
+        for k, p in enumerate(smp.people):
+            people += 1
+            if _first(p.get("has_body_pose"), 1.0) <= 0 or "body_pose" not in p:
+                no_pose += 1
+                continue
+            pose = np.asarray(p["body_pose"], np.float64).reshape(-1)
+            if pose.shape != (72,):
+                raise DatasetFormatError(f"{path}: {smp.key}.data.pyd person {k}: 'body_pose' must hold 72 SMPL values, got {pose.shape}")
+            if size is None:
+                try:
+                    with Image.open(io.BytesIO(smp.image)) as im:
+                        size = im.size
+                except Exception as e:  # PIL raises several types
+                    raise DatasetFormatError(f"{path}: {smp.key}.{smp.image_ext} is not a readable image ({e})") from e
+            hb = _first(p.get("has_betas"), 1.0) > 0 and "betas" in p
+            rows["pose"].append(pose)
+            rows["betas"].append(np.asarray(p["betas"], np.float64).reshape(-1)[:10] if hb else np.zeros(10))
+            rows["has_betas"].append(float(hb))
+            rows["center"].append(np.asarray(p.get("center", (size[0] / 2, size[1] / 2)), np.float64).reshape(2))
+            rows["scale"].append(float(np.max(np.asarray(p.get("scale", max(size) / 200.0), np.float64))))
+            rows["keypoints_2d"].append(np.asarray(p.get("keypoints_2d", np.zeros((44, 3))), np.float32).reshape(-1, 3))
+            rows["keypoints_3d"].append(np.asarray(p.get("keypoints_3d", np.zeros((44, 4))), np.float32).reshape(-1, 4))
+            rows["image_size"].append(size)
+            rows["key"].append(smp.key)
+            rows["person"].append(k)
+            rows["image_files"].append(f"{rel}/{smp.key}.{smp.image_ext}")
+    out = {k: np.asarray(v) for k, v in rows.items()}
+    out.update(samples=samples, people=people, no_pose=no_pose)
+    return out
+
+
+def weak_perspective_transl(joints: np.ndarray, center: np.ndarray, scale: np.ndarray, K: np.ndarray) -> np.ndarray:
+    """(n, 3) translations placing bodies posed at zero translation (``joints`` (n, j, 3), camera
+    orientation) so that their joints' box matches the HMR box ``center`` (n, 2), ``scale`` (n,):
+    depth ``z = f * extent * BOX_FACTOR / (200 scale)`` (extent = the larger x / y span of the
+    joints), x / y so that the joints' box centre projects to ``center``. An estimate for data without
+    a camera translation (4D-Humans shards), not a measurement."""
+    f = K[:, 0, 0]
+    lo, hi = joints.min(1), joints.max(1)
+    extent = np.maximum(hi[:, 0] - lo[:, 0], hi[:, 1] - lo[:, 1])
+    z = f * extent * BOX_FACTOR / np.maximum(200.0 * scale, 1e-6)
+    mid = (lo + hi) / 2
+    xy = (center - K[:, :2, 2]) * (z / f)[:, None] - mid[:, :2]
+    return np.concatenate([xy, (z - mid[:, 2])[:, None]], axis=1)

@@ -30,7 +30,15 @@ root_trans_world      (t, 3)        root joint position; ``root_trans_cam`` like
 joints_*, coco_*, ... as the schema  every non-None label field of the schema (:mod:`.schema`)
 image_files           (t,)          str paths relative to the manifest's ``source_root`` (optional)
 image_rot90           ()            int64 clockwise quarter turns applied on reading (BEDLAM closeup)
+image_size_frames     (t, 2)        int64 per-row image size (image datasets; samples use it)
+betas_frames          (t, s)        per-row shape (image datasets: one person per row; samples use it)
 ===================== ============= ======================================================
+
+Image datasets (``moro prepare images``) add per-row ``fit_error`` (SMPL -> SMPL-X, metres); 4D-Humans
+shards also ``trans_estimated`` (1: the translation is a weak-perspective estimate, the shards have
+none), ``has_betas``, ``keypoints_2d`` (t, 44, 3), ``keypoints_3d`` (t, 44, 4), ``sample_key``,
+``person_index``, ``smpl_pose`` (t, 72), ``smpl_betas`` (t, 10) as stored in the shard; their
+``image_files`` are ``<shard>.tar/<key>.jpg`` (:func:`read_image` reads inside the tar).
 
 Files are written atomically (``moro.paths.atomic_write``): a file that exists is complete, which
 is what makes ``moro prepare`` resumable.
@@ -107,16 +115,30 @@ def save_prepared(path: str | os.PathLike, clip: Clip, *, split: str = "", image
 
 
 def read_image(path: str | os.PathLike, rot90: int = 0, K: np.ndarray | None = None, dist: np.ndarray | None = None) -> np.ndarray:
-    """(H, W, 3) uint8 RGB of an image file, turned ``rot90`` quarter turns clockwise, and
-    undistorted with intrinsics ``K`` (3, 3) and OpenCV coefficients ``dist`` (n,) when given."""
+    """(H, W, 3) uint8 RGB of an image file (or ``<shard>.tar/<member>``, an image inside a tar shard),
+    turned ``rot90`` quarter turns clockwise, and undistorted with intrinsics ``K`` (3, 3) and OpenCV coefficients ``dist`` (n,) when given."""
     from PIL import Image
 
     path = Path(path)
-    if not path.is_file():
+    shard = next((q for q in path.parents if q.suffix == ".tar" and q.is_file()), None) if not path.is_file() else None
+    if not path.is_file() and shard is None:
         raise DatasetFormatError(f"image {path} not found; the prepared data refers to the source root in {MANIFEST} - "
                                  f"keep the raw dataset there or rerun `moro prepare`")
-    with Image.open(path) as im:
-        img = np.asarray(im.convert("RGB"))
+    if shard is not None:  # "<shard>.tar/<member>": an image inside a webdataset shard
+        import io
+        import tarfile
+
+        member = path.relative_to(shard).as_posix()
+        with tarfile.open(shard) as tar:
+            try:
+                data = tar.extractfile(member).read()
+            except (KeyError, AttributeError) as e:
+                raise DatasetFormatError(f"{shard}: no image member {member!r}; the shard changed since `moro prepare`") from e
+        with Image.open(io.BytesIO(data)) as im:
+            img = np.asarray(im.convert("RGB"))
+    else:
+        with Image.open(path) as im:
+            img = np.asarray(im.convert("RGB"))
     if dist is not None and np.any(dist):
         import cv2
 
@@ -158,15 +180,18 @@ class PreparedSequence:
     def _fields(self, fr) -> dict:
         d = self.data
         body = None
+        one = isinstance(fr, (int, np.integer))
         if "body_model" in d:
-            body = BodyParams(model=as_str(d["body_model"]), body_pose=_rotmat(d["body_pose"][fr]), betas=d["betas"],
+            betas = d["betas_frames"][fr] if one and "betas_frames" in d else d["betas"]  # image datasets: one person per row
+            body = BodyParams(model=as_str(d["body_model"]), body_pose=_rotmat(d["body_pose"][fr]), betas=betas,
                               root_rot_world=_rotmat(d["root_orient_world"][fr]), root_trans_world=d["root_trans_world"][fr],
                               root_rot_cam=_rotmat(d["root_orient_cam"][fr]), root_trans_cam=d["root_trans_cam"][fr])
         labels = {k: (d[k][fr] if k in d else None) for k in _LABEL_SHAPES}
         K, T = d["K"], d["T_w2c"]
         if self.per_frame_camera:
             K, T = K[fr], T[fr]
-        return dict(dataset=self.dataset, sequence=self.name, fps=self.fps, image_size=self.image_size, K=K, T_w2c=T,
+        size = tuple(int(x) for x in d["image_size_frames"][fr]) if one and "image_size_frames" in d else self.image_size
+        return dict(dataset=self.dataset, sequence=self.name, fps=self.fps, image_size=size, K=K, T_w2c=T,
                     body=body, **labels)
 
     def _images(self, idx: np.ndarray) -> np.ndarray:

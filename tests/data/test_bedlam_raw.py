@@ -92,8 +92,7 @@ def test_bedlam_raw_matches_processed_labels_and_independent_oracle(tmp_path):
     sclip = bedlam_clip(static, synthetic_models)
     jw = sclip.joints_world
     assert (jw[:, 15, 1] > jw[:, 0, 1] + 0.3).all() and abs(jw[..., 1].min()) < 0.1
-    p_world = np.array([[PLACE[1], -PLACE[2], PLACE[0]]]) / 100.0
-    assert not static.moving_camera and np.isfinite(p_world).all()
+    assert not static.moving_camera
 
 
 def _static_root(tmp_path, motion, start):

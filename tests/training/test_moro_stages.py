@@ -105,9 +105,9 @@ def test_augmented_labels_follow_the_image(cache, anny5):
     perm = torch.from_numpy(mirror_permutation(anny5(anny5.identity_pose(), anny5.zero_betas()).vertices.numpy()))
     data = SynthTrainData(cache)
     r = replace(recipe("image_pretrain", "tiny"), flip_prob=0.5, rotation_prob=1.0, crop_mode_prob=0.0)
-    batch = data.image_batch("image_pretrain", 7, 6, r)
+    batch = data.image_batch("image_pretrain", 7, 16, r)
     gt = StageStep(model, anny5, r, perm).ground_truth(batch)
-    items = data._windows(data.rng("image_pretrain", 7), 6, 1)
+    items = data._windows(data.rng("image_pretrain", 7), 16, 1)
     assert batch["flip"].any() and (batch["roll"].abs() > 0).all()
     for k, (s, i) in enumerate(items):
         kp, pp = s.lab["kp2d"][i].astype(np.float64), s.lab["K"][:2, 2]

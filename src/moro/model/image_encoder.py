@@ -233,7 +233,9 @@ class ImageEncoder(nn.Module):
                 f"bbox_info must be (b, t, 3) = {(*patch_tokens.shape[:2], 3)}, got {tuple(bbox_info.shape)}"
             )
         if bbox_info.dtype != patch_tokens.dtype:
-            raise TypeError(f"bbox_info ({bbox_info.dtype}) and patch_tokens ({patch_tokens.dtype}) must share a dtype")
+            if not torch.is_autocast_enabled(patch_tokens.device.type):
+                raise TypeError(f"bbox_info ({bbox_info.dtype}) and patch_tokens ({patch_tokens.dtype}) must share a dtype")
+            bbox_info = bbox_info.to(patch_tokens.dtype)  # mixed precision: the backbone ran in the autocast dtype
         x = self.img_embed(patch_tokens) + self.pos_enc.to(patch_tokens.dtype)  # (b, t, p, width)
         bbox_tok = self.img_bbox_embed(bbox_info).unsqueeze(2)  # (b, t, 1, width)
         x = self.img_transformer(torch.cat((x, bbox_tok), dim=2))  # (b, t, p + 1, width)

@@ -80,7 +80,12 @@ def neighbour_mix(x: torch.Tensor, ids: torch.Tensor, coeff: torch.Tensor) -> to
 
     Returns:
         (u, k, d). Differentiable in x and coeff; memory O(v d + u k d) plus one bounded chunk.
+        Under autocast (bf16 / fp16 training) both operands are promoted to the wider of their
+        dtypes, so the mixed-precision forward never feeds bmm two different dtypes.
     """
+    if x.dtype != coeff.dtype:
+        dtype = torch.promote_types(x.dtype, coeff.dtype)
+        x, coeff = x.to(dtype), coeff.to(dtype)
     return _NeighbourMix.apply(x.contiguous(), ids, coeff.contiguous())
 
 

@@ -37,7 +37,7 @@ import torch
 from moro.training.checkpoint import TrainCheckpointError, load_train_state, provenance, save_train_state
 from moro.training.recipes import PARENTS, STAGES, StageRecipe, recipe as get_recipe
 from moro.training.schedules import make_adamw, warmup_cosine_schedule
-from moro.training.steps import StageStep, set_trainable
+from moro.training.steps import Batch, StageStep, set_trainable
 
 log = logging.getLogger(__name__)
 
@@ -256,7 +256,7 @@ def _stage_main(fabric, stage: str, cfg: RunConfig, body) -> StageResult:
         from moro.training.synth_data import mirror_permutation
 
         with torch.no_grad():
-            perm = torch.from_numpy(mirror_permutation(body(body.identity_pose(), body.zero_betas()).vertices.numpy()))
+            perm = torch.from_numpy(mirror_permutation(body(body.identity_pose(), body.zero_betas()).vertices.cpu().numpy()))
     step_module = StageStep(model, body, recipe, perm, seed=cfg.seed, rank=fabric.global_rank)
     optimizer = make_adamw(params, recipe.lr, recipe.weight_decay)
     scheduler = warmup_cosine_schedule(optimizer, recipe.steps, recipe.warmup)
@@ -303,7 +303,7 @@ def _stage_main(fabric, stage: str, cfg: RunConfig, body) -> StageResult:
         for batch in loader:
             seen.update(batch["ids"].numpy().tobytes())
             batch = {k: v.to(fabric.device) if isinstance(v, torch.Tensor) else v for k, v in batch.items()}
-            terms = step_module(batch, step)
+            terms = step_module(Batch(batch), step)
             optimizer.zero_grad(set_to_none=True)
             fabric.backward(terms["total"])
             fabric.clip_gradients(step_module, optimizer, max_norm=recipe.grad_clip, error_if_nonfinite=False)

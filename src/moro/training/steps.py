@@ -28,7 +28,7 @@ from moro.model.losses import moro_losses
 from moro.model.masking import MaskingConfig, inference_masking, mask_tokens
 from moro.training.recipes import StageRecipe
 
-__all__ = ["StageStep", "PARTS", "set_trainable", "perturb_rotation_translation"]
+__all__ = ["Batch", "StageStep", "PARTS", "set_trainable", "perturb_rotation_translation"]
 
 PARTS = ("backbone", "image_encoder", "motion_encoder", "decoder", "smoother")
 _MIRROR = torch.tensor([-1.0, 1.0, 1.0])
@@ -56,6 +56,30 @@ def set_trainable(model: nn.Module, parts: tuple[str, ...]) -> list[nn.Parameter
     return [p for p in model.parameters() if p.requires_grad]
 
 
+def _float32(out):
+    """A MoRoOutput whose floating tensors are float32 (the network may have run under bf16 autocast)."""
+    from dataclasses import replace as dc_replace
+
+    def cast(x):
+        if x is None:
+            return None
+        if isinstance(x, torch.Tensor):
+            return x.float() if x.is_floating_point() else x
+        if isinstance(x, tuple) and hasattr(x, "_fields"):
+            return type(x)(*(cast(v) for v in x))
+        return x
+
+    return dc_replace(out, motion=cast(out.motion), decoder=cast(out.decoder), coarse_traj=cast(out.coarse_traj))
+
+
+def _image_float32(image):
+    """ImageFeatures with float32 tensors."""
+    from dataclasses import fields as dc_fields, replace as dc_replace
+
+    return dc_replace(image, **{f.name: getattr(image, f.name).float() for f in dc_fields(image)
+                                if isinstance(getattr(image, f.name), torch.Tensor)})
+
+
 def _rotz(theta: torch.Tensor) -> torch.Tensor:
     c, s = theta.cos(), theta.sin()
     z, o = torch.zeros_like(c), torch.ones_like(c)
@@ -73,6 +97,14 @@ def perturb_rotation_translation(R: torch.Tensor, t: torch.Tensor, rot_std: floa
     w = torch.randn(t.shape, generator=generator, device=t.device, dtype=t.dtype) * rot_std
     dt = torch.randn(t.shape, generator=generator, device=t.device, dtype=t.dtype) * trans_std
     return rotvec_to_rotmat(w) @ R, t + dt
+
+
+class Batch:
+    """A batch dict in an opaque box: mixed-precision wrappers cast the floating tensors of dict inputs
+    to bf16, which would round the ground truth (3 m at bf16 is +-1 cm); boxed, they stay float32."""
+
+    def __init__(self, data: dict) -> None:
+        self.data = data
 
 
 class StageStep(nn.Module):
@@ -144,7 +176,21 @@ class StageStep(nn.Module):
         return self.recipe.masking[-1][0]
 
     def forward(self, batch: dict, step: int, tau: float | None = None) -> dict[str, torch.Tensor]:
-        """Loss terms of one batch at ``step``; ``tau`` fixes the Gumbel temperature (validation: 0.5)."""
+        """Loss terms of one batch at ``step``; ``tau`` fixes the Gumbel temperature (validation: 0.5).
+
+        Under mixed precision (Fabric's bf16 autocast around this forward) only the network calls run
+        in the low-precision dtype; ground truth, geometry, the mesh decoding and the losses run in float32.
+        """
+        if isinstance(batch, Batch):
+            batch = batch.data
+        dev = batch["ids"].device
+        amp = torch.is_autocast_enabled(dev.type)
+        amp_dtype = torch.get_autocast_dtype(dev.type)
+        with torch.autocast(device_type=dev.type, enabled=False):
+            return self._forward(batch, step, tau, lambda: torch.autocast(device_type=dev.type, dtype=amp_dtype,
+                                                                          enabled=amp))
+
+    def _forward(self, batch: dict, step: int, tau: float | None, net) -> dict[str, torch.Tensor]:
         r, m = self.recipe, self.model
         dev = batch["ids"].device
         g = self._generator(step, dev)
@@ -154,14 +200,18 @@ class StageStep(nn.Module):
         frac = step / max(1, r.steps)
         tau = gumbel_temperature(step, r.steps, m.config.gumbel) if tau is None else tau
         first_pose = (gt["R"][:, 0], gt["t"][:, 0])
+
+        def run(token_ids, cano, image):
+            with net():
+                return _float32(m(token_ids, cano, image))
+
         image = None
         if r.data in ("images", "video"):
             bbox_info = self._bbox_info(batch["bbox"], batch["K"])
-            if r.data == "video":
-                with torch.no_grad():  # backbone and image encoder are frozen in video fine-tuning
-                    image = m.encode_image(bbox_info, images=batch["images"])
-            else:
+            with net(), torch.set_grad_enabled(r.data != "video" and torch.is_grad_enabled()):
+                # backbone and image encoder are frozen in video fine-tuning
                 image = m.encode_image(bbox_info, images=batch["images"])
+            image = _image_float32(image)
         mode = self._pick_mode(g)
         if r.data in ("frames", "clips"):
             if r.trajectory == "zero":
@@ -171,24 +221,27 @@ class StageStep(nn.Module):
                 Rn, tn = perturb_rotation_translation(gt["R"], gt["t"], rs, ts, g)
                 cano = m.canonical_input(torch.cat((rotmat_to_rot6d(Rn), tn), -1))
             masked = mask_tokens(ids, mode, m.mask_id, g, self.masking)
-            out = m(masked.input_ids, cano, None)
+            out = run(masked.input_ids, cano, None)
         elif r.data == "images":
             masked = mask_tokens(ids, "full", m.mask_id, g, self.masking)
-            out = m(None, None, image)
+            out = run(None, None, image)
         else:
             coarse_cano = m.canonical_input(image.coarse_traj.detach())
             if mode == "inference":
                 def first_pass(all_masked):
-                    o = m(all_masked, coarse_cano, image)
+                    o = run(all_masked, coarse_cano, image)
                     return o.logits, o.decoder.traj
 
                 masked, refined = inference_masking(ids, first_pass, m.mask_id, g, self.masking)
-                out = m(masked.input_ids, m.canonical_input(refined.detach()), image)
+                out = run(masked.input_ids, m.canonical_input(refined.detach()), image)
             else:
                 masked = mask_tokens(ids, mode, m.mask_id, g, self.masking)
-                out = m(masked.input_ids, coarse_cano, image)
-        pred = m.predictions(out, tau, g, first_pose if out.motion is not None and t > 1 else None,
-                             batch.get("K"))
+                out = run(masked.input_ids, coarse_cano, image)
+        pred = m.predictions(out, tau, g, first_pose if out.motion is not None and t > 1 else None, batch.get("K"))
+        return self._losses(out, pred, gt, masked, batch, frac, tau)
+
+    def _losses(self, out, pred, gt, masked, batch, frac, tau) -> dict[str, torch.Tensor]:
+        r, m = self.recipe, self.model
         truth = {"labels": masked.labels, "verts_local": gt["verts_local"]}
         for k in ("joints", "joints2d", "cano_traj"):
             if k in gt:

@@ -290,6 +290,7 @@ def _stage_main(fabric, stage: str, cfg: RunConfig, body) -> StageResult:
     t0 = time.monotonic()
     step, last_terms, truncated = start, {}, False
     seen = hashlib.sha256()
+    skipped = 0
     history: list[dict] = []
 
     def save_state(at: int) -> None:
@@ -306,13 +307,22 @@ def _stage_main(fabric, stage: str, cfg: RunConfig, body) -> StageResult:
             terms = step_module(Batch(batch), step)
             optimizer.zero_grad(set_to_none=True)
             fabric.backward(terms["total"])
-            fabric.clip_gradients(step_module, optimizer, max_norm=recipe.grad_clip, error_if_nonfinite=False)
-            optimizer.step()
+            norm = fabric.clip_gradients(step_module, optimizer, max_norm=recipe.grad_clip, error_if_nonfinite=False)
+            if torch.isfinite(norm):
+                optimizer.step()
+            else:  # a non-finite loss or gradient: skip the update (every rank sees the same reduced norm)
+                skipped += 1
+                log.warning("%s step %d: non-finite loss or gradient (%s), update skipped", stage, step,
+                            ", ".join(f"{k}={float(v):.3g}" for k, v in terms.items()))
+                if skipped > max(10, recipe.steps // 20):
+                    raise StageError(f"{stage}: {skipped} steps with non-finite losses or gradients; the run diverged "
+                                     f"(last terms {', '.join(f'{k}={float(v):.3g}' for k, v in terms.items())}); "
+                                     "lower --lr or check the data")
             scheduler.step()
             step += 1
             last_terms = {k: float(v.detach()) for k, v in terms.items()}
             if step % recipe.log_every == 0 or step == recipe.steps:
-                row = {"step": step, "lr": scheduler.get_last_lr()[0], **last_terms}
+                row = {"step": step, "lr": scheduler.get_last_lr()[0], "skipped": skipped, **last_terms}
                 history.append(row)
                 if csv_log is not None:
                     csv_log.write(row)
@@ -356,7 +366,7 @@ def _stage_main(fabric, stage: str, cfg: RunConfig, body) -> StageResult:
         model_path = out / MODEL_FILE
         record = {"stage": stage, "parent": PARENTS[stage], "parent_checkpoint": cfg.init, "preset": cfg.preset,
                   "steps_done": step, "steps_planned": recipe.steps, "truncated": truncated, "seconds": seconds,
-                  "seed": cfg.seed, "data": data.settings, "final_loss": final, "val": val, "recipe": recipe.to_dict(),
+                  "seed": cfg.seed, "data": data.settings, "final_loss": final, "val": val, "skipped_steps": skipped, "recipe": recipe.to_dict(),
                   "world_size": fabric.world_size,
                   "tokenizer_file": cfg.init if PARENTS[stage] == "tokenizer" else _training_record(cfg.init).get("tokenizer_file"),
                   **provenance()}

@@ -92,6 +92,17 @@ def _scale_offset(box: np.ndarray, size: int) -> tuple[np.ndarray, np.ndarray]:
     return a, o
 
 
+MIN_BOX_SCALE = 0.05  # boxes smaller than 10 px (a detector that found nothing) fall back to the ground-truth box
+
+
+def _det_box(lab: dict, i: int) -> np.ndarray:
+    """The detector-like box of frame i, or its ground-truth box when the detector box is empty / degenerate."""
+    box = np.asarray(lab["box_det"][i], np.float64)
+    if not np.isfinite(box).all() or box[2] < MIN_BOX_SCALE:
+        box = np.asarray(lab["box_gt"][i], np.float64)
+    return box
+
+
 def _tokenize(tokenizer, vertices: torch.Tensor, chunk: int = 256) -> np.ndarray:
     out = []
     with torch.no_grad():
@@ -458,7 +469,7 @@ class SynthTrainData:
             if rng.random() < recipe.crop_mode_prob:
                 box = self._part_box(lab["kp2d"][i], str(rng.choice(list(CROP_MODES))), lab["box_gt"][i])
             elif rng.random() < 0.5:
-                box = lab["box_det"][i].astype(np.float64)
+                box = _det_box(lab, i)
             else:
                 box = lab["box_gt"][i].astype(np.float64) * np.array([1.0, 1.0, rng.uniform(0.95, 1.15)])
                 box[:2] += rng.uniform(-0.05, 0.05, 2) * 200.0 * box[2]
@@ -503,7 +514,7 @@ class SynthTrainData:
                 cropped[k, start:start + n] = True
                 mode = str(rng.choice(list(CROP_MODES)))
             for f in range(t):
-                box = s.lab["box_det"][i + f].astype(np.float64)
+                box = _det_box(s.lab, i + f)
                 if cropped[k, f]:
                     box = self._part_box(s.lab["kp2d"][i + f], mode, s.lab["box_gt"][i + f])
                 images[k, f] = self._crop_from_cache(s, i + f, box, 0.0, False, None)

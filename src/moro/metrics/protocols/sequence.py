@@ -19,21 +19,11 @@ import numpy as np
 __all__ = ["GroundTruthSequence", "GroundTruthError", "MaskLengthError", "camera_to_world", "rigid_inverse"]
 
 
-from moro.data.formats import DatasetFormatError, MaskLengthError  # noqa: E402,F401 - shared with the dataset readers
+from moro.data.formats import DatasetFormatError, MaskLengthError, rigid_inverse  # noqa: E402,F401 - shared with the readers
 
 GroundTruthError = DatasetFormatError
 """Ground truth is missing or inconsistent (message: the file or sequence, and the fix); the
 dataset readers of ``moro.data`` raise the same type."""
-
-
-def rigid_inverse(T: np.ndarray) -> np.ndarray:
-    """Inverse of rigid 4x4 transforms (..., 4, 4)."""
-    R, t = T[..., :3, :3], T[..., :3, 3]
-    out = np.zeros_like(T)
-    out[..., :3, :3] = np.swapaxes(R, -1, -2)
-    out[..., :3, 3] = -np.einsum("...ji,...j->...i", R, t)
-    out[..., 3, 3] = 1.0
-    return out
 
 
 def camera_to_world(x_cam: np.ndarray, T_w2c: np.ndarray) -> np.ndarray:

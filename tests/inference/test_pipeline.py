@@ -153,10 +153,17 @@ def test_checkpoints_that_cannot_run(tmp_path, person_video, person_boxes):
 def test_checkpoint_resolution(tmp_path, monkeypatch, tiny_checkpoint):
     from moro.inference.loading import CHECKPOINT_ENV, SHIPPED_CHECKPOINT, resolve_checkpoint
 
+    import moro.inference.loading as loading
+
     monkeypatch.setenv("MORO_DATA_DIR", str(tmp_path))
     monkeypatch.delenv(CHECKPOINT_ENV, raising=False)
+    packaged = tmp_path / "assets" / "moro_tiny.ckpt"
+    monkeypatch.setattr(loading, "asset_path", lambda name: tmp_path / "assets" / name)
     with pytest.raises(FileNotFoundError, match="--checkpoint"):
         resolve_checkpoint(None)
+    packaged.parent.mkdir()
+    packaged.write_bytes(b"")
+    assert resolve_checkpoint(None) == packaged  # the model shipped inside the package comes last
     monkeypatch.setenv(CHECKPOINT_ENV, str(tiny_checkpoint))
     assert resolve_checkpoint(None) == tiny_checkpoint
     monkeypatch.delenv(CHECKPOINT_ENV)

@@ -223,16 +223,42 @@ def test_prepared_motion_only_source_feeds_the_motion_stages(tmp_path, split, ca
 
     root = tmp_path / "prepared"
     seq = SynthDataset(split)[0]
-    save_prepared(root / "seqs" / "walk.npz", seq.clip(0, len(seq), images=False), split="train")
+    clip = seq.clip(0, len(seq), images=False)
+    save_prepared(root / "seqs" / "walk.npz", clip, split="train")
+    # an image collection (one camera per frame): single frames only, never a clip
+    save_prepared(root / "seqs" / "photos.npz", clip, split="train", K_frames=np.repeat(clip.K[None], len(seq), 0),
+                  T_w2c_frames=np.repeat(clip.T_w2c[None], len(seq), 0))
+    seqs = {"walk": {"split": "train", "clips": []}, "photos": {"split": "train", "clips": []}}
     (root / MANIFEST).write_text(json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION, "dataset": "test",
-                                             "source_root": None, "sequences": {"walk": {"split": "train", "clips": []}}}))
+                                             "source_root": None, "sequences": seqs}))
     caches = prepare_data([f"{root}:1", f"{cache}:1"], TOKENIZER, anny5)
     data = SynthTrainData(caches)
-    real = [s for s in data.seqs if s.source == 0]
-    assert len(real) == 1 and real[0].crops is None
+    real = {s.name: s for s in data.seqs if s.source == 0}
+    assert set(real) == {"walk", "photos"} and all(s.crops is None for s in real.values())
     ref = [s for s in data.seqs if s.source == 1 and s.name == seq.name][0]
-    np.testing.assert_array_equal(real[0].lab["ids"], ref.lab["ids"])  # same bodies -> same tokens
+    for s in real.values():
+        np.testing.assert_array_equal(s.lab["ids"], ref.lab["ids"])  # same bodies -> same tokens
     motion = data._windows(data.rng("motion_pretrain", 1), 64, 8)
-    assert {s.source for s, _ in motion} == {0, 1}
+    assert {s.name for s, _ in motion if s.source == 0} == {"walk"}  # the image collection is no clip
+    frames = data._windows(data.rng("pose_pretrain", 1), 64, 1)
+    assert {s.name for s, _ in frames if s.source == 0} == {"walk", "photos"}
     images = data._windows(data.rng("image_pretrain", 1), 64, 1, images=True)
     assert {s.source for s, _ in images} == {1}
+
+
+def test_prepared_source_of_another_body_model_is_refused(tmp_path, split, anny5):
+    import json
+    from dataclasses import replace as dc_replace
+
+    from moro.data.prepared import FORMAT, FORMAT_VERSION, MANIFEST, save_prepared
+    from moro.data.synth import SynthDataset
+
+    seq = SynthDataset(split)[0]
+    clip = seq.clip(0, len(seq), images=False)
+    clip.body = dc_replace(clip.body, model="smplx/neutral")
+    save_prepared(tmp_path / "p" / "seqs" / "a.npz", clip, split="train")
+    (tmp_path / "p" / MANIFEST).write_text(json.dumps({"format": FORMAT, "format_version": FORMAT_VERSION,
+                                                       "dataset": "x", "source_root": None,
+                                                       "sequences": {"a": {"split": "train", "clips": []}}}))
+    with pytest.raises(TrainDataError, match="smplx/neutral bodies"):
+        prepare_data(tmp_path / "p", TOKENIZER, anny5)

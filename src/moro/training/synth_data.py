@@ -103,6 +103,12 @@ def _det_box(lab: dict, i: int) -> np.ndarray:
     return box
 
 
+def _K(lab: dict, i: int) -> np.ndarray:
+    """(3, 3) intrinsics of frame i: static cameras store one K, image collections one per frame."""
+    K = np.asarray(lab["K"])
+    return K[i] if K.ndim == 3 else K
+
+
 def _tokenize(tokenizer, vertices: torch.Tensor, chunk: int = 256) -> np.ndarray:
     out = []
     with torch.no_grad():
@@ -157,19 +163,18 @@ def _prepared_sources(root: Path, split: str, max_sequences: int | None, body) -
     out = []
     for name in names:
         seq = ds[name]
-        if seq.per_frame_camera:
-            raise TrainDataError(f"{root}: {name} has one camera per frame (an image dataset); the training cache takes "
-                                 "video / motion sequences with a static camera: prepare the image datasets' frames as "
-                                 "sequences, or leave them out of --data")
+        model = str(seq.data["body_model"]) if "body_model" in seq.data else ""
+        want = str(getattr(body, "name", ""))
+        if not model:
+            raise TrainDataError(f"{root}: {name} has no body parameters; it cannot supervise training")
+        if re.split(r"[/:]", want)[0] != re.split(r"[/:]", model)[0]:
+            raise TrainDataError(f"{root}: {name} holds {model} bodies but the tokenizer's body model is {want}; "
+                                 "train the preset whose tokenizer fits this body model (paper: SMPL-X)")
+        if seq.per_frame_camera:  # an image collection: single frames, one camera each; never used as clips
+            out.append(_image_collection_source(seq, name, body))
+            continue
         clip = seq.clip(0, len(seq))
         b = clip.body
-        if b is None:
-            raise TrainDataError(f"{root}: {name} has no body parameters; it cannot supervise training")
-        want = str(getattr(body, "name", ""))
-        family = re.split(r"[/:]", b.model)[0]
-        if not family or re.split(r"[/:]", want)[0] != family:
-            raise TrainDataError(f"{root}: {name} holds {b.model} bodies but the tokenizer's body model is {want}; "
-                                 "train the preset whose tokenizer fits this body model (paper: SMPL-X)")
         t = clip.num_frames
         lab = {"K": clip.K, "image_size": np.asarray(clip.image_size), "body_pose": b.body_pose, "betas": b.betas,
                "root_rot_cam": b.root_rot_cam, "root_trans_cam": b.root_trans_cam, "root_rot_world": b.root_rot_world,
@@ -182,6 +187,25 @@ def _prepared_sources(root: Path, split: str, max_sequences: int | None, body) -
     if not out:
         raise TrainDataError(f"{root}: no sequence in split {split!r}")
     return out, f"prepared:{ds.dataset}"
+
+
+def _image_collection_source(seq, name: str, body) -> CacheSource:
+    """A prepared image dataset (one camera per frame) as a non-temporal cache source (image stages, t = 1)."""
+    samples = [seq.sample(i) for i in range(len(seq))]
+    if any(sm.body is None for sm in samples):
+        raise TrainDataError(f"{seq.path}: frames without body parameters cannot supervise training")
+    st = lambda f: np.stack([f(sm) for sm in samples])  # noqa: E731
+    lab = {"K": st(lambda sm: np.asarray(sm.K)), "image_size": np.asarray(samples[0].image_size),
+           "body_pose": st(lambda sm: sm.body.body_pose), "betas": np.asarray(samples[0].body.betas),
+           "betas_frames": st(lambda sm: np.asarray(sm.body.betas)),
+           "root_rot_cam": st(lambda sm: sm.body.root_rot_cam), "root_trans_cam": st(lambda sm: sm.body.root_trans_cam),
+           "root_rot_world": st(lambda sm: sm.body.root_rot_world),
+           "root_trans_world": st(lambda sm: sm.body.root_trans_world), "kp2d": st(lambda sm: sm.kp2d),
+           "visibility": st(lambda sm: sm.visibility if sm.visibility is not None else np.ones(22, bool)),
+           "box_gt": st(lambda sm: sm.box_gt),
+           "box_det": st(lambda sm: sm.box_det if sm.box_det is not None else sm.box_gt), "temporal": np.array(False)}
+    frames = (lambda: (seq.sample(i, image=True).image for i in range(len(seq)))) if "image_files" in seq.data else None
+    return CacheSource(name, lab, frames)
 
 
 def prepare_synth_cache(split_dir, cache_dir, tokenizer, body, **kw) -> Path:
@@ -266,15 +290,16 @@ def prepare_cache(
             with atomic_write(crops_path) as tmp:
                 with open(tmp, "wb") as fh:
                     np.save(fh, crops)
+        betas = lab["betas_frames"] if "betas_frames" in lab else lab["betas"]  # (t, s) for image collections
         with torch.no_grad():
             verts = body(torch.as_tensor(np.asarray(lab["body_pose"]), dtype=torch.float32),
-                         torch.as_tensor(np.asarray(lab["betas"]), dtype=torch.float32)).vertices  # (t, v, 3) local
+                         torch.as_tensor(np.asarray(betas), dtype=torch.float32)).vertices  # (t, v, 3) local
         ids = _tokenize(tokenizer, verts)
         ids_flip = np.full_like(ids, -1)
         if perm is not None:
             sel = np.arange(0, t, flip_every)
             ids_flip[sel] = _tokenize(tokenizer, verts[sel][:, perm] * torch.tensor([-1.0, 1.0, 1.0]))
-        arrays = {k: np.asarray(lab[k]) for k in LABEL_KEYS}
+        arrays = {k: np.asarray(lab[k]) for k in LABEL_KEYS + ("betas_frames", "temporal") if k in lab}
         with atomic_write(labels_path) as tmp:
             with open(tmp, "wb") as fh:
                 np.savez(fh, cache_box=box, ids=ids, ids_flip=ids_flip, has_images=np.array(src.frames is not None),
@@ -373,7 +398,8 @@ class SynthTrainData:
         return np.random.default_rng([self.seed, _STAGE_CODES.get(stage, 0), self.rank, int(step)])
 
     def _windows(self, rng: np.random.Generator, b: int, t: int, images: bool = False) -> list[tuple[_Seq, int]]:
-        ok = [s for s in self.seqs if s.frames >= t and (s.crops is not None or not images)]
+        ok = [s for s in self.seqs if s.frames >= t and (s.crops is not None or not images)
+              and (t == 1 or bool(s.lab.get("temporal", True)))]
         if not ok:
             what = " with frames" if images else ""
             raise TrainDataError(f"no sequence{what} has {t} frames; lower the clip length, generate longer sequences"
@@ -394,7 +420,8 @@ class SynthTrainData:
         return {
             "ids": torch.from_numpy(np.stack([s.lab["ids"][i:i + t] for s, i in items]).astype(np.int64)),
             "body_pose": stack("body_pose"),
-            "betas": torch.from_numpy(np.stack([s.lab["betas"] for s, _ in items]).astype(np.float32)),
+            "betas": torch.from_numpy(np.stack([s.lab["betas_frames"][i] if "betas_frames" in s.lab else s.lab["betas"]
+                                                for s, i in items]).astype(np.float32)),
             "root_rot": stack(f"root_rot_{frame}"),
             "root_trans": stack(f"root_trans_{frame}"),
         }
@@ -477,7 +504,7 @@ class SynthTrainData:
             if recipe.photometric:
                 photo = np.array([rng.uniform(0.7, 1.3), rng.uniform(0.7, 1.3), rng.uniform(0.6, 1.4), 0.0])
             images.append(self._crop_from_cache(s, i, box, theta, flip, photo))
-            K = lab["K"]
+            K = _K(lab, i)
             pp = K[:2, 2]
             cr, sr = math.cos(theta), math.sin(theta)
             centre = pp + np.array([[cr, -sr], [sr, cr]]) @ (box[:2] - pp)
@@ -491,7 +518,7 @@ class SynthTrainData:
         out["ids"] = torch.from_numpy(np.stack(ids).astype(np.int64))
         out["images"] = torch.from_numpy(np.stack(images))[:, None]
         out["bbox"] = torch.tensor(boxes, dtype=torch.float32)[:, None]
-        out["K"] = torch.from_numpy(np.stack([s.lab["K"] for s, _ in items]).astype(np.float32))
+        out["K"] = torch.from_numpy(np.stack([_K(s.lab, i) for s, i in items]).astype(np.float32))
         out["flip"] = torch.tensor(flips)
         out["roll"] = torch.tensor(rolls, dtype=torch.float32)
         return out
@@ -522,7 +549,7 @@ class SynthTrainData:
         out = self._body(items, t, "cam")
         out["images"] = torch.from_numpy(images)
         out["bbox"] = torch.from_numpy(boxes)
-        out["K"] = torch.from_numpy(np.stack([s.lab["K"] for s, _ in items]).astype(np.float32))
+        out["K"] = torch.from_numpy(np.stack([_K(s.lab, i) for s, i in items]).astype(np.float32))
         out["cropped"] = torch.from_numpy(cropped)
         return out
 

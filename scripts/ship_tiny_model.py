@@ -34,7 +34,12 @@ def main() -> None:
         stages.append({k: rec.get(k) for k in ("stage", "steps_done", "steps_planned", "truncated", "seconds",
                                                "final_loss", "val", "git_revision", "command", "seed")})
     record = torch.load(final, map_location="cpu", weights_only=True, mmap=True)["training"]
-    data = record["data"]
+    data = dict(record["data"])
+    split_json = Path(str(data.get("split", ""))) / "split.json"
+    if split_json.is_file():  # the synthetic split's own manifest: seed, sequences, frames, labels digest
+        sj = json.loads(split_json.read_text())
+        data["synth_split"] = {k: (len(v) if isinstance(v, list) else v) for k, v in sj.items()
+                               if k in ("split", "seed", "sequences", "frames", "image_size", "labels_digest", "moro_version")}
     out = {
         "model": "moro_tiny.ckpt",
         "what": "MoRo tiny preset (3.6 M parameters + 0.7 M tokenizer), Anny notoes_collapse5pc (615 vertices), "

@@ -96,7 +96,8 @@ def _cmd_accuracy(args: argparse.Namespace) -> int:
     folder = _results_dir(args)
     cfg = AccuracyConfig(bench=Path(args.bench), val=Path(args.val), out=Path(args.work or folder / "accuracy-work"),
                          checkpoint=args.checkpoint, quick=args.quick, sequences=args.sequences, frames=args.frames,
-                         val_sequences=args.val_sequences, device=args.device, vertices=not args.no_vertices)
+                         val_sequences=args.val_sequences, device=args.device, vertices=not args.no_vertices,
+                         rows=tuple(args.rows) if args.rows else None, halves=tuple(args.halves))
     m = machine(args.device)
     print(f"machine: {describe_machine(m)}")
     result = run_accuracy(cfg, say=lambda s: print(s, flush=True))
@@ -134,4 +135,6 @@ def add_bench_command(sub) -> None:
     ac.add_argument("--val-sequences", type=int, default=None, help="val sequences for tuning (default 10; --quick 1)")
     ac.add_argument("--work", default=None, help="folder for predictions and eval files (default RESULTS/accuracy-work)")
     ac.add_argument("--no-vertices", action="store_true", help="do not write meshes into the predictions (no PVE)")
+    ac.add_argument("--rows", nargs="+", default=None, help="only these rows (moro and per-frame always run)")
+    ac.add_argument("--halves", nargs="+", default=["occ", "clean"], choices=["occ", "clean"], help="bench halves to score")
     ac.set_defaults(func=_cmd_accuracy)

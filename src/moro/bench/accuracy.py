@@ -70,6 +70,8 @@ class AccuracyConfig:
     device: str = "cpu"
     vertices: bool = True  # write vertices_cam (PVE) when the split saved the mesh
     sweep_halves: tuple[str, ...] = ("occ", "clean")  # halves that get the K=1/3/10 rows (quick: occ)
+    rows: tuple[str, ...] | None = None  # only these rows of ROWS (moro and per-frame always run); None = all
+    halves: tuple[str, ...] = ("occ", "clean")  # bench halves to score
 
     def resolved(self) -> "AccuracyConfig":
         q = self.quick
@@ -212,6 +214,7 @@ def tune_smoothing(model, body, cfg: AccuracyConfig, work: Path, say: Callable[[
     return result
 
 
+@torch.no_grad()  # scoped: a global set_grad_enabled(False) would leak into the caller (and other tests)
 def run_accuracy(cfg: AccuracyConfig, say: Callable[[str], None] = print) -> dict:
     """Decode, write predictions, score (module docstring). Returns the JSON-able results."""
     from moro.metrics.predictions import PredictionSequence, prediction_path, write_prediction
@@ -219,18 +222,22 @@ def run_accuracy(cfg: AccuracyConfig, say: Callable[[str], None] = print) -> dic
     from moro.metrics.protocols.synth import synth_ground_truth
 
     cfg = cfg.resolved()
-    torch.set_grad_enabled(False)
     model, body, note = _load(cfg)
     say(f"model: {note}" + ("  ** RANDOM WEIGHTS: the figures are meaningless **" if "random" in note else ""))
     say("scored joints: the network's own mesh joints (22-joint regressor on the decoded camera-frame mesh), no fit")
     work = cfg.out / "work"
-    tuning = tune_smoothing(model, body, cfg, work, say)
+    wanted = set(ROWS) if cfg.rows is None else set(cfg.rows) | {"moro", "per-frame"}
+    unknown = wanted - set(ROWS)
+    if unknown:
+        raise ValueError(f"unknown rows {sorted(unknown)}; rows: {', '.join(ROWS)}")
+    smoothed = [r for r in SMOOTHED if r in wanted]
+    tuning = tune_smoothing(model, body, cfg, work, say) if smoothed else {}
     results: dict = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
                      "model": note, "joints": "network mesh joints (no parametric fit)", "tuning": tuning, "halves": {}}
     per_frame_err: dict[str, dict[str, list]] = {}
-    for half in ("occ", "clean"):
+    for half in cfg.halves:
         seqs = _sequences(cfg.bench / half, cfg.sequences)
-        rows = [r for r in ROWS if half in cfg.sweep_halves or not r.startswith("moro K=")]
+        rows = [r for r in ROWS if r in wanted and (half in cfg.sweep_halves or not r.startswith("moro K="))]
         pred_dir = cfg.out / "pred" / half
         gts = []
         for seq in seqs:
@@ -242,6 +249,8 @@ def run_accuracy(cfg: AccuracyConfig, say: Callable[[str], None] = print) -> dic
             outs = {r: decode_variant(model, body, tokens, info, work / "seq", r) for r in rows if r in VARIANTS}
             shutil.rmtree(work / "seq", ignore_errors=True)
             for kind, row in zip(("gaussian", "one-euro"), SMOOTHED):
+                if row not in rows:
+                    continue
                 outs[row] = smooth(outs["per-frame"], kind, tuning[kind]["params"], seq.fps)
             keep_v = cfg.vertices and gt.vertices_cam is not None and gt.topology.endswith(f":{body.num_vertices}")
             for row, o in outs.items():

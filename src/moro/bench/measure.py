@@ -33,8 +33,8 @@ def _cpu_model() -> str:
             for line in f:
                 if line.startswith("model name"):
                     return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
+    except OSError:  # no /proc (macOS, Windows): fall back to what platform knows
+        return platform.processor() or platform.machine()
     return platform.processor() or platform.machine()
 
 

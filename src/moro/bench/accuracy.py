@@ -88,7 +88,8 @@ class AccuracyConfig:
 # ------------------------------------------------------------------ per sequence
 @torch.no_grad()
 def sequence_tokens(model, seq, frames: int, folder: Path, batch: int = 32):
-    """Backbone tokens of the first ``frames`` frames, cropped at ``box_det``: (FrameStore, bbox info (t, 3))."""
+    """Backbone tokens of the first ``frames`` frames, cropped at ``box_det`` (the ground-truth box where the
+    detector-like box is empty): (FrameStore, bbox info (t, 3))."""
     from moro.inference.crops import backbone_batch, bbox_info, crop_frame, crop_geometry
     from moro.inference.loading import backbone_of
     from moro.inference.store import FrameStore
@@ -96,7 +97,11 @@ def sequence_tokens(model, seq, frames: int, folder: Path, batch: int = 32):
     bb = backbone_of(model)
     device = next(model.parameters()).device
     size, width = crop_geometry(bb)
-    boxes = seq.labels["box_det"][:frames]
+    from moro.training.synth_data import MIN_BOX_SCALE
+
+    boxes = seq.labels["box_det"][:frames].astype(np.float64).copy()
+    empty = ~np.isfinite(boxes).all(1) | (boxes[:, 2] < MIN_BOX_SCALE)  # the detector-like box found nothing
+    boxes[empty] = seq.labels["box_gt"][:frames][empty]  # same rule as training (moro.training.synth_data)
     writer = FrameStore.create(folder, "tokens", (bb.num_patches, bb.dim), np.float16)
     crops: list[np.ndarray] = []
     for i, rgb in enumerate(seq.frames(0, frames)):

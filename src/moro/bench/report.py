@@ -190,8 +190,9 @@ def _accuracy_section(acc: dict) -> list[str]:
     L = ["### Accuracy on the synthetic benchmark", "", f"Machine: {describe_machine(acc['machine'])}", "",
          f"Command: `{acc['command']}`", "", f"Model: {acc['model']}. Scored joints: {acc['joints']}.", ""]
     t = acc["tuning"]
-    L += [f"Smoothing tuned on val ({len(t['sequences'])} sequences, {t['frames']} frames, lowest MPJPE-all): "
-          f"Gaussian {t['gaussian']['params']}, one-euro {t['one-euro']['params']}.", ""]
+    if t:  # empty when the run had no smoothing rows (--rows)
+        L += [f"Smoothing tuned on val ({len(t['sequences'])} sequences, {t['frames']} frames, lowest MPJPE-all): "
+              f"Gaussian {t['gaussian']['params']}, one-euro {t['one-euro']['params']}.", ""]
     for half, h in acc["halves"].items():
         L += [f"#### bench/{half} ({h['sequences']} sequences, {h['frames']} frames)", "", h["markdown"].strip(), ""]
     r = acc["ratios"]

@@ -271,12 +271,13 @@ def _stage_main(fabric, stage: str, cfg: RunConfig, body) -> StageResult:
             raise TrainCheckpointError(f"cannot resume {state_path}: the run's settings changed ({', '.join(diff)}); "
                                        "resume with the original command or start a new --out folder")
         model.load_state_dict(payload["model"])
-        optimizer.load_state_dict(payload["optimizer"])
         scheduler.load_state_dict(payload["scheduler"])
         start, seconds = int(payload["step"]), float(payload["meta"].get("seconds", 0.0))
         fabric.print(f"resumed {state_path} at step {start} of {recipe.steps}")
     raw_step = step_module  # unwrapped: rank-0-only validation must not enter DDP's collective forward
     step_module, optimizer = fabric.setup(step_module, optimizer)
+    if cfg.resume:  # after setup: torch casts the optimizer state to the (now moved) parameters' device
+        optimizer.load_state_dict(payload["optimizer"])
     csv_log = _CsvLog(out / METRICS_FILE, start if cfg.resume else None) if fabric.is_global_zero else None
     tb = _tensorboard(out) if fabric.is_global_zero else None
     loader = torch.utils.data.DataLoader(_StepBatches(_batch_maker(data, recipe), start, recipe.steps), batch_size=None,

@@ -84,7 +84,6 @@ class StageRecipe:
     losses: tuple[str, ...] = ()  # active term prefixes (moro.model.losses); () = every term the batch allows
     log_every: int = 10
     checkpoint_every: int = 200
-    val_every: int = 0  # 0 = only at the end
 
     def __post_init__(self) -> None:
         if self.stage not in STAGES:

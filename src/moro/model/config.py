@@ -130,8 +130,11 @@ class MoRoConfig:
             num_codes=tok.codebook_size,
             code_dim=tok.latent_dim,
         )
-        transformer = TransformerConfig(width=128, num_heads=4, motion_depth=2, decoder_depth=1, window=16)
-        return cls(name="tiny", tokens=tokens, transformer=transformer, clip_frames=32)
+        # width 64 keeps the whole pipeline real-time on a 2-core CPU (benchmarks/RESULTS.md); the
+        # trajectory term is weighted 5x the paper's: with a from-scratch CNN the camera-frame root
+        # orientation is otherwise learnt last (models/README.md)
+        transformer = TransformerConfig(width=64, num_heads=4, motion_depth=2, decoder_depth=1, window=16)
+        return cls(name="tiny", tokens=tokens, transformer=transformer, clip_frames=32, loss=LossConfig(traj=5.0))
 
     # ------------------------------------------------------------------ (de)serialisation
     def to_dict(self) -> dict:

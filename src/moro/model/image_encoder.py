@@ -98,11 +98,11 @@ class ImageEncoderConfig:
 
     @classmethod
     def tiny(cls) -> "ImageEncoderConfig":
-        """CPU-sized encoder on the from-scratch small_cnn: 128 x 128 crops cut to 128 x 96, 4 stride-2
-        stages -> 8 x 6 x 128 tokens."""
-        return cls(width=128, num_heads=4, num_layers=2, backbone="small_cnn",
-                   backbone_cfg={"dim": 128, "img_size": [128, 96], "channels": [16, 32, 64]},
-                   backbone_dim=128, backbone_grid=(8, 6))
+        """CPU-sized encoder (width 64) on the from-scratch small_cnn: 128 x 128 crops cut to 128 x 96,
+        5 stride-2 stages -> 4 x 3 x 128 tokens."""
+        return cls(width=64, num_heads=4, num_layers=2, backbone="small_cnn",
+                   backbone_cfg={"dim": 128, "img_size": [128, 96], "channels": [24, 48, 96, 128]},
+                   backbone_dim=128, backbone_grid=(4, 3))
 
     def to_dict(self) -> dict:
         d = asdict(self)

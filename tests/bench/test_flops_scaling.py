@@ -21,6 +21,33 @@ def test_matmul_peak_is_positive():
     assert r["flops_per_s"] > 0 and r["size"] == 64 and r["dtype"] == "float32"
 
 
+def test_matmul_peak_keeps_the_best_side(monkeypatch):
+    import moro.bench.flops as flops
+
+    monkeypatch.setattr(flops, "_matmul_peak_at", lambda device, dtype, n, repeats, s: {1024: 5e10, 2048: 9e10, 3072: 7e10}[n])
+    r = flops.matmul_peak("cpu")
+    assert r["size"] == 2048 and r["flops_per_s"] == 9e10 and r["sizes"] == {"1024": 5e10, "2048": 9e10, "3072": 7e10}
+
+
+def test_peak_fraction_uses_the_higher_probe():
+    from moro.bench.speed import SpeedConfig, run_speed
+
+    probes = iter([4e10, 1e11])  # a busy machine at the start, an idle one at the end
+
+    def runner(spec):
+        if spec["kind"] == "matmul":
+            return {**spec, "flops_per_s": next(probes), "size": 2048, "dtype": "float32"}
+        if spec["kind"] == "decode":
+            return {**spec, "fps": 1.0, "flops": 1e9, "achieved_flops_per_s": 5e10, "timed_passes": 1, "peak_rss_mb": 1.0}
+        return {**spec, "fps": 1.0, "seconds": 1.0, "peak_rss_mb": 1.0, "stages_ms_per_frame": {}, "fit": False,
+                "timed_passes": 1, "encode_fps": 1.0, "decode_fps": 1.0, "vertices": 1, "tokens": 1}
+
+    out = run_speed(SpeedConfig(quick=True), runner=runner)
+    kinds = [r["kind"] for r in out["results"]]
+    assert kinds[0] == "matmul" and kinds[-1] == "matmul"
+    assert all(r["peak_fraction"] == 0.5 for r in out["results"] if r["kind"] == "decode")
+
+
 def test_linear_fit_recovers_a_line_and_flags_curvature():
     x = [60, 600, 6000, 18000]
     f = linear_fit(x, [2.0 + 0.01 * v for v in x])

@@ -6,7 +6,9 @@ elementwise ops are not counted, the usual convention), normally on a copy of th
 an (m, k) @ (k, n) product is ``2 m k n``.
 
 The peak is measured, not looked up: the best of several square float32 (or bf16) matmuls of
-side ``size`` on the device, in the same run as the figures it normalises.
+several sides on the device, in the same run as the figures it normalises (``moro bench speed``
+probes at the start and at the end of the run and keeps the higher: a probe taken while the
+machine was busy would understate the peak and overstate every fraction).
 """
 
 from __future__ import annotations
@@ -17,7 +19,7 @@ from typing import Callable
 import torch
 from torch.utils.flop_counter import FlopCounterMode
 
-__all__ = ["matmul_flops", "count_flops", "matmul_peak"]
+__all__ = ["matmul_flops", "count_flops", "matmul_peak", "CPU_PEAK_SIZES"]
 
 
 def matmul_flops(m: int, k: int, n: int, batch: int = 1) -> int:
@@ -33,16 +35,31 @@ def count_flops(fn: Callable[[], object]) -> int:
     return int(counter.get_total_flops())
 
 
+CPU_PEAK_SIZES = (1024, 2048, 3072)  # a CPU's best side varies with its caches: try several
+
+
 def matmul_peak(device: str | torch.device = "cpu", dtype: torch.dtype = torch.float32, size: int | None = None,
                 repeats: int = 5, min_seconds: float = 0.2) -> dict:
-    """Measured matmul throughput: ``{"flops_per_s", "size", "dtype", "seconds"}`` (best of ``repeats``).
+    """Measured matmul throughput: ``{"flops_per_s", "size", "dtype", "seconds", "sizes"}``.
+
+    The best of ``repeats`` timed loops at each side tried (``size``, or :data:`CPU_PEAK_SIZES` on a
+    CPU and 8192 on CUDA); ``size`` in the result is the side that gave the best figure and
+    ``sizes`` maps every side tried to its best FLOP/s.
 
     Args:
-        size: matrix side (default 2048 on CPU, 8192 on CUDA).
+        size: one matrix side to try instead of the defaults.
         min_seconds: each repeat loops until it has run at least this long.
     """
     device = torch.device(device)
-    size = size or (8192 if device.type == "cuda" else 2048)
+    sizes = (size,) if size else ((8192,) if device.type == "cuda" else CPU_PEAK_SIZES)
+    per_size = {n: _matmul_peak_at(device, dtype, n, repeats, min_seconds) for n in sizes}
+    best = max(per_size, key=per_size.get)
+    return {"flops_per_s": per_size[best], "size": best, "dtype": str(dtype).replace("torch.", ""),
+            "seconds": min_seconds, "sizes": {str(n): f for n, f in per_size.items()}}
+
+
+def _matmul_peak_at(device: torch.device, dtype: torch.dtype, size: int, repeats: int, min_seconds: float) -> float:
+    """Best FLOP/s of ``repeats`` loops of (size, size) @ (size, size)."""
     g = torch.Generator(device="cpu").manual_seed(0)
     a = torch.randn(size, size, generator=g).to(device=device, dtype=dtype)
     b = torch.randn(size, size, generator=g).to(device=device, dtype=dtype)
@@ -64,4 +81,4 @@ def matmul_peak(device: str | torch.device = "cpu", dtype: torch.dtype = torch.f
             if dt >= min_seconds:
                 break
         best = max(best, n * matmul_flops(size, size, size) / dt)
-    return {"flops_per_s": best, "size": size, "dtype": str(dtype).replace("torch.", ""), "seconds": min_seconds}
+    return best

@@ -9,9 +9,11 @@ Layout (official checkpoint layout, sections 3.7 and 4), so the authors' weights
 * Temporal attention (``window`` set) applies RoPE to q and k (not v) with positions ``0 .. L-1``
   of the given sequence, and lets position i see only positions j with ``|i - j| <= window``.
 
-The banded attention never builds the (L, L) score matrix: queries are cut into blocks of
-``chunk`` (default: the window) positions, and each block attends to the ``chunk + 2 window``
-keys around it, so scores take O(L x (chunk + 2 window)) memory per head instead of O(L^2).
+Up to :data:`FULL_BLOCK_MAX` positions (every inference window, every training clip) the banded
+attention is one masked ``scaled_dot_product_attention`` call, whose fused kernels (flash on CPUs,
+memory-efficient on GPUs) never store the (L, L) scores. Longer sequences are cut into query blocks
+of ``chunk`` (default: the window) positions, each attending to the ``chunk + 2 window`` keys around
+it, so scores take O(L x (chunk + 2 window)) memory per head instead of O(L^2).
 :func:`banded_attention_reference` is the plain masked (L, L) version, the test oracle.
 
 Shape letters: ``...`` any leading batch shape, l sequence length (tokens or frames),
@@ -24,7 +26,12 @@ import torch
 import torch.nn.functional as F
 from torch import nn
 
+# sequences up to this length take one masked SDPA call (the fused kernels keep O(l) memory per
+# query row); longer ones take the query blocks of O(l x (chunk + 2 window)) scores
+FULL_BLOCK_MAX = 512
+
 __all__ = [
+    "FULL_BLOCK_MAX",
     "RotaryEmbedding",
     "rotate_pairs",
     "banded_attention",
@@ -65,6 +72,13 @@ class RotaryEmbedding(nn.Module):
             raise ValueError(f"RoPE needs an even head dimension, got {head_dim}; change width or num_heads")
         self.head_dim, self.base = head_dim, float(base)
         self.register_buffer("encoding", self._table(max_positions, None), persistent=False)
+        self._trig_tables()
+
+    def _trig_tables(self) -> None:
+        """cos and signed sin of ``encoding`` (non-persistent): ``sin_signed`` is ``-sin`` in even slots."""
+        sign = torch.tensor([-1.0, 1.0], device=self.encoding.device).repeat(self.head_dim // 2)
+        self.register_buffer("cos_table", self.encoding.cos(), persistent=False)
+        self.register_buffer("sin_signed", self.encoding.sin() * sign, persistent=False)
 
     def _table(self, length: int, device: torch.device | None) -> torch.Tensor:
         i = torch.arange(self.head_dim // 2, dtype=torch.float32, device=device)
@@ -79,15 +93,23 @@ class RotaryEmbedding(nn.Module):
             return self._table(length, self.encoding.device)
         if length > self.encoding.shape[0]:
             self.encoding = self._table(max(length, 2 * self.encoding.shape[0]), self.encoding.device)
+            self._trig_tables()
         return self.encoding[:length]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
         """Rotate (..., l, dh) by the positions ``0 .. l-1`` of axis -2; computed in float32."""
         if x.shape[-1] != self.head_dim:
             raise ValueError(f"RoPE of head_dim {self.head_dim} got features of size {x.shape[-1]}")
-        ang = self.angles(x.shape[-2])  # (l, dh)
+        length = x.shape[-2]
         xf = x.float()
-        out = xf * ang.cos() + rotate_pairs(xf) * ang.sin()
+        if self.encoding.device.type == "meta" or self.cos_table.device != x.device:
+            ang = self.angles(length)  # (l, dh)
+            out = xf * ang.cos() + rotate_pairs(xf) * ang.sin()
+        else:
+            self.angles(length)  # grows the tables on demand
+            # rotate_pairs(x) * sin == swap(x) * sin_signed, with swap (x0, x1) -> (x1, x0): one copy fewer
+            swapped = xf.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)
+            out = xf * self.cos_table[:length] + swapped * self.sin_signed[:length]
         return out.to(x.dtype)
 
 
@@ -122,8 +144,8 @@ def banded_attention(
 
     Queries are split into ``ceil(l / chunk)`` blocks; block m (queries ``m c .. m c + c - 1``)
     attends to keys ``m c - window .. m c + c - 1 + window`` (zero-padded outside ``0 .. l-1`` and
-    masked). Sequences of at most ``chunk + 2 window`` positions take one masked (l, l) block
-    instead, which needs no more memory than the blocks. Equal to
+    masked). Sequences of at most ``max(chunk + 2 window, FULL_BLOCK_MAX)`` positions take one
+    masked (l, l) call instead (faster on CPUs and GPUs; fused kernels keep the scores unstored). Equal to
     :func:`banded_attention_reference` up to float rounding.
 
     Args:
@@ -144,7 +166,9 @@ def banded_attention(
     if not 1 <= c <= window + 1:
         raise ValueError(f"chunk must lie in [1, window + 1] = [1, {window + 1}], got {chunk}")
     span = c + 2 * window  # keys seen by one block
-    if length <= span and not force_blocks:  # one masked (l, l) block: l^2 <= l x span, no more memory
+    if length <= max(span, FULL_BLOCK_MAX) and not force_blocks:
+        # one masked (l, l) call: the fused kernels never store the scores, and up to FULL_BLOCK_MAX
+        # positions it is faster than the blocks (benchmarks/attention_speed.py)
         return F.scaled_dot_product_attention(q, k, v, attn_mask=band_mask(length, window, q.device))
     lead = q.shape[:-2]
     nc = -(-length // c)  # number of query blocks

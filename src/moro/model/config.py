@@ -3,7 +3,8 @@
 ``paper`` is the authors' network (design.md "Networks"; official checkpoint layout): width 1024,
 8 heads, MLP x4, motion encoder depth 4, decoder depth 2, 87 tokens of 9 dims, 512 codes,
 temporal window +-60 frames, 60-frame clips at 30 fps. ``tiny`` is ours, for CPUs and tests:
-width 128, 4 heads, depths 2 / 1, with the token layout read from the tiny tokenizer config.
+width 64, 4 heads, depths 2 / 1, temporal window +-16, trajectory loss x5, with the token layout read from
+the tiny tokenizer config.
 
 Errors name the field to change (``transformer.num_heads``, ``tokens.num_tokens``, ...).
 The image encoder and the tokenizer are built elsewhere and injected into

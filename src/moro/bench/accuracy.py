@@ -94,7 +94,7 @@ def sequence_tokens(model, seq, frames: int, folder: Path, batch: int = 32):
     from moro.inference.loading import backbone_of
     from moro.inference.store import FrameStore
 
-    bb = backbone_of(model)
+    bb = backbone_of(model, inference=True)
     device = next(model.parameters()).device
     size, width = crop_geometry(bb)
     from moro.training.synth_data import MIN_BOX_SCALE

@@ -199,6 +199,7 @@ def run_pipeline(model, body, frames: int, work: Path, device: str, iterations: 
     passes = passes or iterations
     from moro.inference.crops import backbone_batch, bbox_info, camera_intrinsics, crop_frame, crop_geometry
     from moro.inference.decoding import DecodingConfig
+    from moro.inference.loading import backbone_of
     from moro.inference.postprocess import camera_meshes, fit_sequence_chunks
     from moro.inference.store import FrameStore
     from moro.inference.windows import WindowConfig, decode_windows
@@ -207,7 +208,7 @@ def run_pipeline(model, body, frames: int, work: Path, device: str, iterations: 
     K = camera_intrinsics(W, H)
     boxes = np.tile([W / 2, H / 2, 0.6 * H / 200 * 1.2], (frames, 1))
     stages = {"crops": 0.0, "backbone": 0.0}
-    bb = model.backbone if model.backbone is not None else getattr(model.image_encoder, "backbone", None)
+    bb = backbone_of(model, inference=True) if backbone else None
     enc_cfg = describe_network(model)
     if backbone:
         size, width = crop_geometry(bb)

@@ -20,6 +20,7 @@ from __future__ import annotations
 
 import logging
 import os
+import weakref
 from pathlib import Path
 
 import torch
@@ -119,9 +120,25 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
     return model
 
 
-def backbone_of(model):
-    """The image backbone of a MoRo (attached directly, or inside an ``ImageBranch``)."""
-    return model.backbone if model.backbone is not None else model.image_encoder.backbone
+def backbone_of(model, inference: bool = False):
+    """The image backbone of a MoRo (attached directly, or inside an ``ImageBranch``).
+
+    ``inference=True`` gives its :meth:`~moro.model.backbones.base.Backbone.for_inference` form
+    (eval mode, no gradients, layers folded where the backbone can), built once per set of weights:
+    the copy is rebuilt when any backbone parameter changed in place since.
+    """
+    bb = model.backbone if model.backbone is not None else model.image_encoder.backbone
+    if not inference:
+        return bb
+    key = tuple((p.data_ptr(), p._version) for p in bb.parameters())
+    cached = _INFERENCE_BACKBONES.get(bb)
+    if cached is None or cached[0] != key:
+        cached = (key, bb.for_inference())
+        _INFERENCE_BACKBONES[bb] = cached
+    return cached[1]
+
+
+_INFERENCE_BACKBONES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
 
 
 def body_record(path: str | os.PathLike) -> dict | None:

@@ -148,7 +148,7 @@ def run_inference(
     try:
         with _timed(timings, "digest"):
             video_key = video_digest(info)
-        backbone = backbone_of(model).eval()
+        backbone = backbone_of(model, inference=True)
         # ---- boxes
         if file_boxes is not None:
             boxes, box_key, box_source = file_boxes, f"file:{file_boxes.key}", "file"

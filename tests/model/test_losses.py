@@ -149,3 +149,18 @@ def test_temperature_schedule():
     assert gumbel_temperature(500, 1000) == pytest.approx(0.505)
     assert gumbel_temperature(5000, 1000) == pytest.approx(0.01)  # clamped
     assert GumbelConfig().tau_validation == 0.5
+
+
+def test_per_source_trajectory_target_overrides_the_shared_one():
+    g = torch.Generator().manual_seed(0)
+    gt_traj = torch.randn(2, 3, 9, generator=g)
+    coarse, refined = torch.randn(2, 3, 9, generator=g), torch.randn(2, 3, 9, generator=g)
+    pred = {"traj_coarse": coarse, "traj_refined": refined}
+    shared = moro_losses(pred, {"traj": gt_traj}, LossConfig())
+    assert shared["traj_coarse"] == pytest.approx(float((coarse - gt_traj).square().mean()), rel=1e-6)
+    own = gt_traj.clone()
+    own[..., 6:] = coarse[..., 6:]  # the image stage's rotation-only target of the coarse prediction
+    split = moro_losses(pred, {"traj": gt_traj, "traj_coarse": own}, LossConfig())
+    rot_only = float((coarse[..., :6] - gt_traj[..., :6]).square().sum(-1).mean() / 9)
+    assert split["traj_coarse"] == pytest.approx(rot_only, rel=1e-6)
+    assert split["traj_refined"] == pytest.approx(float(shared["traj_refined"]), rel=1e-6)  # untouched

@@ -88,7 +88,7 @@ def save_moro(model: nn.Module, path: str | os.PathLike, extra: dict | None = No
 def _build_tokenizer(spec: dict) -> nn.Module:
     from moro.tokenizer import MeshHierarchy, MeshVQVAE, MeshVQVAEConfig
 
-    arrays = {k: v.numpy() for k, v in spec["hierarchy"].items()}
+    arrays = {k: v.cpu().numpy() for k, v in spec["hierarchy"].items()}
     return MeshVQVAE(MeshVQVAEConfig.from_dict(spec["config"]), MeshHierarchy.from_arrays(arrays, source="checkpoint"))
 
 

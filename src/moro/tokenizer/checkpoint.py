@@ -115,7 +115,7 @@ def load_tokenizer(
     """
     payload = read_tokenizer_file(path)
     config = MeshVQVAEConfig.from_dict(payload["config"])
-    arrays = {k: v.numpy().astype(np.int32) for k, v in payload["hierarchy"].items()}
+    arrays = {k: v.cpu().numpy().astype(np.int32) for k, v in payload["hierarchy"].items()}
     hierarchy = MeshHierarchy.from_arrays(arrays, source=f"checkpoint:{Path(path).name}")
     stored = payload["hierarchy_digest"]
     if hierarchy.digest != stored:

@@ -33,7 +33,7 @@ def _line(r: dict) -> str:
     if k == "decode":
         return (f"decode {net}: window={r['frames']} K={r['iterations']} fps={r['fps']:.3g} "
                 f"gflop_per_frame={r['flops'] / r['frames'] / 1e9:.3g} achieved_gflops={r['achieved_flops_per_s'] / 1e9:.3g} "
-                f"peak_fraction={r.get('peak_fraction', float('nan')):.3f} {mem}{scaled}")
+                f"{mem}{scaled} (fraction of the matmul peak: in RESULTS.md, after the closing peak probe)")
     if k == "pipeline":
         st = " ".join(f"{s}={v:.3g}ms" for s, v in r["stages_ms_per_frame"].items())
         return (f"pipeline {net} backbone={'yes' if r['backbone'] else 'no'}: frames={r['frames']} fps={r['fps']:.3g} "

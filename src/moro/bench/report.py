@@ -205,7 +205,7 @@ def _accuracy_section(acc: dict) -> list[str]:
     L += ["Targets (moro / per-frame, same run):", "", "| ratio | value | target |", "|---|---:|---:|"]
     from moro.bench.accuracy import TARGETS
 
-    L += [f"| {k} | {_f(v)} | <= {TARGETS[k]} |" for k, v in r.items()]
+    L += [f"| {k} | {v:.3f} | <= {TARGETS[k]}{'' if v <= TARGETS[k] else ' (not met)'} |" for k, v in r.items()]
     L += ["", f"Headline: `{acc['summary']}`", ""]
     return L
 

@@ -24,8 +24,8 @@ video_train       image_     clips of crops       motion encoder + decoder + smo
 Optimiser (all stages): AdamW (weight decay 1e-4), linear warm-up from 0.01 x over
 ``warmup`` steps, cosine to 0.1 x, gradient clipping at 1.0, Gumbel temperature cosine-annealed
 1.0 -> 0.01 over the stage (:mod:`moro.model.gumbel`). ``paper`` holds the paper's values;
-``tiny`` scales steps, batches and clip lengths to a 2-core CPU (``moro train all --preset tiny``
-fits in about an hour) — the ratios between stages and every schedule shape are kept.
+``tiny`` scales steps, batches and clip lengths to a 2-core CPU (the stages of ``moro train all
+--preset tiny`` take about 40 minutes there; models/README.md) — every schedule shape is kept.
 """
 
 from __future__ import annotations

@@ -102,15 +102,13 @@ class RotaryEmbedding(nn.Module):
             raise ValueError(f"RoPE of head_dim {self.head_dim} got features of size {x.shape[-1]}")
         length = x.shape[-2]
         xf = x.float()
-        if self.encoding.device.type == "meta" or self.cos_table.device != x.device:
-            ang = self.angles(length)  # (l, dh)
-            out = xf * ang.cos() + rotate_pairs(xf) * ang.sin()
-        else:
-            self.angles(length)  # grows the tables on demand
-            # rotate_pairs(x) * sin == swap(x) * sin_signed, with swap (x0, x1) -> (x1, x0): one copy fewer
-            swapped = xf.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)
-            out = xf * self.cos_table[:length] + swapped * self.sin_signed[:length]
-        return out.to(x.dtype)
+        if self.encoding.device.type == "meta":  # shape-only copies (FLOP counting)
+            ang = self.angles(length)
+            return (xf * ang.cos() + rotate_pairs(xf) * ang.sin()).to(x.dtype)
+        self.angles(length)  # grows the tables on demand
+        # rotate_pairs(x) * sin == swap(x) * sin_signed, with swap (x0, x1) -> (x1, x0): one copy fewer
+        swapped = xf.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)
+        return (xf * self.cos_table[:length] + swapped * self.sin_signed[:length]).to(x.dtype)
 
 
 def band_mask(length: int, window: int, device=None) -> torch.Tensor:

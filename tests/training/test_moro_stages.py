@@ -19,7 +19,7 @@ from moro.training.engine import MODEL_FILE, RunConfig, StageError, build_model,
 from moro.training.pipeline import prepare_data
 from moro.training.recipes import PARENTS, RECIPES, STAGES, TrajectoryNoise, recipe
 from moro.training.steps import StageStep
-from moro.training.synth_data import SynthTrainData, TrainDataError, mirror_permutation
+from moro.training.synth_data import SynthTrainData, TrainDataError, mirror_permutation, paint_occluder
 
 TOKENIZER = str(Path(__file__).resolve().parents[2] / "models" / "tokenizer_tiny.ckpt")
 SMALL = dict(steps=4, batch=2, clip_frames=8, warmup=2, checkpoint_every=2, log_every=1)
@@ -118,6 +118,49 @@ def test_augmented_labels_follow_the_image(cache, anny5):
             kp = kp[list(JOINTS22_FLIP)]
         # mirrored meshes regress mirrored joints up to the regressor's asymmetry (< 1.5 px here)
         assert np.abs(gt["joints2d"][k, 0].numpy() - kp).max() < (1.5 if batch["flip"][k] else 1e-2)
+
+
+def test_painted_occluder_is_one_rectangle_moving_linearly():
+    rng = np.random.default_rng(3)
+    imgs = np.zeros((9, 3, 64, 48), np.float32)
+    paint_occluder(imgs, rng, (0.4, 0.4))
+    corners = []
+    for f in range(9):
+        ys, xs = np.nonzero((imgs[f] != 0).any(0))
+        assert len(ys), f"frame {f} has no occluder"
+        # a filled axis-aligned rectangle, the same texture in every frame, clipped at the borders
+        assert len(ys) == (ys.max() - ys.min() + 1) * (xs.max() - xs.min() + 1)
+        assert ys.max() - ys.min() + 1 <= round(0.4 * 64) and xs.max() - xs.min() + 1 <= round(0.4 * 48)
+        corners.append((ys.max(), xs.max()))
+    c = np.array(corners, np.float64)
+    steps = np.diff(c, axis=0)
+    assert np.abs(steps - steps.mean(0)).max() <= 1.0  # constant velocity (rounding only)
+    fresh = np.zeros_like(imgs)
+    paint_occluder(fresh, np.random.default_rng(3), (0.4, 0.4))
+    assert np.array_equal(fresh, imgs)
+
+
+def test_video_clips_get_occluders_with_their_probability(cache):
+    r = replace(recipe("video_train", "tiny"), crop_mode_prob=0.0, occluder_prob=1.0)
+    data = SynthTrainData(cache)
+    batch = data.video_batch("video_train", 2, 2, 8, r)
+    plain = data.video_batch("video_train", 2, 2, 8, replace(r, occluder_prob=0.0))
+    assert batch["occluded"].any(1).all() and not plain["occluded"].any()
+    differs = (batch["images"] != plain["images"]).flatten(2).any(-1)  # (b, t)
+    assert torch.equal(differs, batch["occluded"])
+
+
+def test_video_stage_has_no_terms_of_the_frozen_coarse_trajectory(cache, anny5):
+    """The coarse trajectory comes from the frozen image encoder: none of its terms enter the video loss."""
+    model = build_model("tiny", TOKENIZER, anny5)
+    r = recipe("video_train", "tiny")
+    batch = SynthTrainData(cache).video_batch("video_train", 0, 2, 8, r)
+    terms = StageStep(model, anny5, r).train()(batch, 0)
+    assert not [k for k in terms if k.endswith("_coarse")]
+    assert {"joints_refined", "joint_vel_refined", "reproj_refined", "joints_cano"} <= set(terms)
+    trains_encoder = replace(r, trainable=r.trainable + ("image_encoder",))
+    terms = StageStep(model, anny5, trains_encoder).train()(batch, 0)
+    assert {"traj_coarse", "joints_coarse", "reproj_coarse"} <= set(terms)
 
 
 # ---------------------------------------------------------------------- engine

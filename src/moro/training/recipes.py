@@ -17,8 +17,10 @@ image_pretrain    motion_    single crops         backbone + image encoder + dec
                                                   global 3D joint terms (the paper's short EgoBody + BEDLAM finetune)
 video_train       image_     clips of crops       motion encoder + decoder + smoother, backbone and image encoder
                   pretrain                        frozen; inference / random masking 0.5 / 0.5; crop mode fixed per
-                                                  clip (p = 0.2, 20-100 % of the frames); every term, all three
-                                                  trajectory sources
+                                                  clip (p = 0.2, 20-100 % of the frames); every term of the
+                                                  ``cano`` and ``refined`` trajectories (``coarse`` comes from
+                                                  the frozen image encoder: its terms would only push the pose
+                                                  to absorb its per-frame jitter)
 ================  =========  ===================  ==============================================================
 
 Optimiser (all stages): AdamW (weight decay 1e-4), linear warm-up from 0.01 x over
@@ -76,6 +78,8 @@ class StageRecipe:
     noise: TrajectoryNoise | None = None  # progressive noise on the input trajectory (motion_pretrain)
     crop_mode_prob: float = 0.0  # probability of a partial-body crop (image: per frame; video: per clip)
     crop_frames: tuple[float, float] = (0.2, 1.0)  # video: fraction of a cropped clip's frames that are cropped
+    occluder_prob: float = 0.0  # video: probability per clip of a painted occluder moving over part of the clip
+    occluder_size: tuple[float, float] = (0.3, 0.6)  # its side as a fraction of the crop side (uniform range)
     flip_prob: float = 0.0  # horizontal flip (images)
     rotation_prob: float = 0.0  # in-plane rotation (images)
     rotation_deg: float = 30.0  # its range, +- degrees
@@ -108,7 +112,7 @@ class StageRecipe:
         if d.get("noise") is not None:
             n = d["noise"]
             d["noise"] = TrajectoryNoise(n["clean_until"], n["mid_until"], tuple(n["rot_deg"]), tuple(n["trans_mm"]))
-        for k in ("trainable", "losses", "crop_frames"):
+        for k in ("trainable", "losses", "crop_frames", "occluder_size"):
             if k in d:
                 d[k] = tuple(d[k])
         return cls(**d)

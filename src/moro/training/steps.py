@@ -13,8 +13,9 @@ model and tokenizer as inference), so every stage and data source shares one def
   pinhole projection with K; ``cano_traj``: the normalised canonical trajectory.
 
 Loss terms: :func:`moro.model.losses.moro_losses`, filtered by the recipe (supplement A.5: the
-``cano`` roll-out in motion pretraining; ``coarse`` and ``refined`` in image pretraining; all
-three in video fine-tuning). Units: metres, radians, pixels.
+``cano`` roll-out in motion pretraining; ``coarse`` and ``refined`` in image pretraining; ``cano`` and
+``refined`` in video fine-tuning, plus ``coarse`` only when the image encoder trains there). Units: metres,
+radians, pixels.
 """
 
 from __future__ import annotations
@@ -262,6 +263,11 @@ class StageStep(nn.Module):
                 pred.pop(f"joints_{s}", None)
         else:
             truth["traj"] = gt["traj"]
+        if r.data == "video" and "image_encoder" not in r.trainable:
+            # the coarse trajectory comes from the frozen image encoder: its terms train nothing of it and,
+            # through the shared local mesh, would only push the pose to absorb its per-frame jitter
+            for k in ("traj_coarse", "joints_coarse", "joints2d_coarse", "joints2d_valid_coarse"):
+                pred.pop(k, None)
         if r.data == "frames":
             truth.pop("cano_traj", None)
             for k in [k for k in pred if k.startswith("joints")]:

@@ -43,7 +43,7 @@ from moro.paths import atomic_write
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CACHE_VERSION", "CROP_MODES", "CacheSource", "prepare_cache", "prepare_synth_cache", "prepare_prepared_cache",
+__all__ = ["CACHE_VERSION", "CROP_MODES", "paint_occluder", "CacheSource", "prepare_cache", "prepare_synth_cache", "prepare_prepared_cache",
            "SynthTrainData", "parse_sources", "mirror_permutation", "TrainDataError"]
 
 CACHE_VERSION = 1
@@ -524,16 +524,18 @@ class SynthTrainData:
         return out
 
     def video_batch(self, stage: str, step: int, b: int, t: int, recipe) -> dict[str, torch.Tensor]:
-        """Clips of crops around the detector-like boxes (no flip / rotation); crop modes per clip.
+        """Clips of crops around the detector-like boxes (no flip / rotation); crop modes per clip, and with
+        ``recipe.occluder_prob`` a painted occluder (:func:`paint_occluder`) over a span of the clip.
 
         Returns: images (b, t, 3, H, W); bbox (b, t, 3); K (b, 3, 3); ids (b, t, n); body_pose,
-        betas, root_rot, root_trans (camera frame) as in :meth:`motion_batch`; cropped (b, t) bool.
+        betas, root_rot, root_trans (camera frame) as in :meth:`motion_batch`; cropped, occluded (b, t) bool.
         """
         rng = self.rng(stage, step)
         items = self._windows(rng, b, t, images=True)
         images = np.empty((b, t, 3, *self.input_size), np.float32)
         boxes = np.empty((b, t, 3), np.float32)
         cropped = np.zeros((b, t), bool)
+        occluded = np.zeros((b, t), bool)
         for k, (s, i) in enumerate(items):
             if rng.random() < recipe.crop_mode_prob:
                 n = max(1, int(round(rng.uniform(*recipe.crop_frames) * t)))
@@ -546,11 +548,17 @@ class SynthTrainData:
                     box = self._part_box(s.lab["kp2d"][i + f], mode, s.lab["box_gt"][i + f])
                 images[k, f] = self._crop_from_cache(s, i + f, box, 0.0, False, None)
                 boxes[k, f] = box
+            if rng.random() < recipe.occluder_prob:
+                n = max(1, int(round(rng.uniform(*recipe.crop_frames) * t)))
+                start = int(rng.integers(0, t - n + 1))
+                paint_occluder(images[k, start:start + n], rng, recipe.occluder_size)
+                occluded[k, start:start + n] = True
         out = self._body(items, t, "cam")
         out["images"] = torch.from_numpy(images)
         out["bbox"] = torch.from_numpy(boxes)
         out["K"] = torch.from_numpy(np.stack([_K(s.lab, i) for s, i in items]).astype(np.float32))
         out["cropped"] = torch.from_numpy(cropped)
+        out["occluded"] = torch.from_numpy(occluded)
         return out
 
     def trajectory_stats(self, t: int, max_clips: int = 2000):
@@ -567,3 +575,31 @@ class SynthTrainData:
                     break
         x = torch.cat(rows).float()
         return TrajectoryStats(mean=x.mean(0), std=x.std(0).clamp_min(1e-3))
+
+
+def paint_occluder(images: np.ndarray, rng: np.random.Generator, size: tuple[float, float] = (0.3, 0.6)) -> None:
+    """Paint one occluder, in place, over consecutive backbone inputs (a span of a clip).
+
+    The occluder is an axis-aligned rectangle of one random colour with per-pixel noise; its sides are
+    ``U(size)`` times the crop's sides and it moves linearly between two random positions over the span
+    (a static one when they coincide), so a clip teaches the temporal prior to fill in what a passing
+    object hides for a while.
+
+    Args:
+        images: (n, 3, H, W) float32 ImageNet-normalised crops, modified in place.
+        rng: random generator.
+        size: (low, high) side fractions.
+    """
+    n, _, H, W = images.shape
+    h, w = (max(1, int(round(rng.uniform(*size) * side))) for side in (H, W))
+    y0, y1 = rng.uniform(-0.25 * h, H - 0.75 * h, 2)
+    x0, x1 = rng.uniform(-0.25 * w, W - 0.75 * w, 2)
+    colour = rng.uniform(0.0, 255.0, 3).astype(np.float32)
+    texture = colour[:, None, None] + rng.normal(0.0, 20.0, (3, h, w)).astype(np.float32)
+    patch = (np.clip(texture, 0.0, 255.0) - _MEAN[:, None, None]) / _STD[:, None, None]
+    for f in range(n):
+        a = f / max(1, n - 1)
+        y, x = int(round(y0 + a * (y1 - y0))), int(round(x0 + a * (x1 - x0)))
+        ya, yb, xa, xb = max(y, 0), min(y + h, H), max(x, 0), min(x + w, W)
+        if ya < yb and xa < xb:
+            images[f, :, ya:yb, xa:xb] = patch[:, ya - y:yb - y, xa - x:xb - x]

@@ -6,9 +6,9 @@ frames one such call beats the O(L x (chunk + 2 window)) query blocks, whose man
 products are dominated by bookkeeping. Both paths are timed here on the tiny preset's shapes
 (97 token slots x 4 heads per frame, head dim 16, window +-16) and checked to agree.
 
-    .venv/bin/python benchmarks/attention_speed.py [--lengths 32 120 300 500 1000] [--threads 2]
+    .venv/bin/python benchmarks/attention_speed.py [--lengths 32 120 300 500 1000] [--chunks 16 32 64 128] [--threads 2]
 
-Prints one line per length: ``length=L blocks_ms=... single_ms=... max_abs_diff=...``.
+Prints one line per length: ``length=L single_ms=... blocks<c>_ms=... (diff ...)`` per query block size c.
 """
 
 from __future__ import annotations
@@ -37,19 +37,23 @@ def main() -> None:
     ap.add_argument("--heads", type=int, default=4)
     ap.add_argument("--head-dim", type=int, default=16)
     ap.add_argument("--window", type=int, default=16)
+    ap.add_argument("--chunks", type=int, nargs="+", default=[16, 32, 64, 128], help="query block sizes to time")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
     g = torch.Generator().manual_seed(0)
     for length in a.lengths:
         q, k, v = (torch.randn(a.slots, a.heads, length, a.head_dim, generator=g) for _ in range(3))
         with torch.no_grad():
-            blocks = banded_attention(q, k, v, a.window, force_blocks=True)
             mask = band_mask(length, a.window)
             single = torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask)
-            diff = (blocks - single).abs().max().item()
-            tb = _time(lambda: banded_attention(q, k, v, a.window, force_blocks=True))
             ts = _time(lambda: torch.nn.functional.scaled_dot_product_attention(q, k, v, attn_mask=mask))
-        print(f"length={length} blocks_ms={tb:.1f} single_ms={ts:.1f} max_abs_diff={diff:.2e}", flush=True)
+            parts = [f"length={length} single_ms={ts:.1f}"]
+            for c in a.chunks:
+                blocks = banded_attention(q, k, v, a.window, chunk=c, force_blocks=True)
+                diff = (blocks - single).abs().max().item()
+                tb = _time(lambda: banded_attention(q, k, v, a.window, chunk=c, force_blocks=True))
+                parts.append(f"blocks{c}_ms={tb:.1f} (diff {diff:.1e})")
+        print(" ".join(parts), flush=True)
 
 
 if __name__ == "__main__":

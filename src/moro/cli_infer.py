@@ -180,7 +180,7 @@ def add_infer_command(sub) -> None:
     p.add_argument("--overlap", type=int, default=120, help="frames shared by consecutive windows (paper 120)")
     p.add_argument("--drop", type=int, default=60, help="frames the later window drops at a seam (paper 60)")
     p.add_argument("--fit-chunk", type=int, default=256, help="frames per parametric-fit call")
-    p.add_argument("--shape-frames", type=int, default=64, help="frames (spread over the video) that fix the body shape")
+    p.add_argument("--shape-frames", type=int, default=32, help="frames (spread over the video) that fix the body shape")
     p.add_argument("--heading", default="camera", choices=["camera", "body"],
                    help="world +Z: the camera's view direction or the body's facing at frame 0 (on the ground)")
     p.add_argument("--body-model", default=None, choices=["anny", "smplx", "smpl"],

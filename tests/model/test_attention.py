@@ -19,15 +19,31 @@ from moro.model.attention import (
 
 @pytest.mark.parametrize("length", [1, 2, 7, 13, 33, 70])
 @pytest.mark.parametrize("window", [0, 1, 3, 6])
-@pytest.mark.parametrize("chunk", [None, 1, "w+1"])
+@pytest.mark.parametrize("chunk", [None, 1, "w+1", "4w+3"])
 def test_banded_equals_full_attention_with_band_mask(length, window, chunk):
     g = torch.Generator().manual_seed(length * 100 + window)
     q, k, v = (torch.randn(2, 3, length, 8, generator=g, dtype=torch.float64) for _ in range(3))
-    c = window + 1 if chunk == "w+1" else chunk
+    c = {"w+1": window + 1, "4w+3": 4 * window + 3}.get(chunk, chunk)
     ref = banded_attention_reference(q, k, v, window)
     for force in (False, True):
         out = banded_attention(q, k, v, window, c, force_blocks=force)
         torch.testing.assert_close(out, ref, atol=1e-12, rtol=0)
+
+
+def test_blocks_larger_than_the_window_give_the_reference_gradients():
+    """Query blocks wider than w + 1 leave padded queries far past the end: still finite, exact gradients."""
+    g = torch.Generator().manual_seed(1)
+    q, k, v = (torch.randn(2, 23, 8, generator=g, dtype=torch.float64, requires_grad=True) for _ in range(3))
+    grads = []
+    for fn in (lambda: banded_attention(q, k, v, 2, chunk=16, force_blocks=True),
+               lambda: banded_attention_reference(q, k, v, 2)):
+        (fn() * torch.linspace(-1, 1, 8, dtype=torch.float64)).sum().backward()
+        grads.append([x.grad.clone() for x in (q, k, v)])
+        for x in (q, k, v):
+            x.grad = None
+    for a, b in zip(*grads):
+        assert torch.isfinite(a).all()
+        torch.testing.assert_close(a, b, atol=1e-12, rtol=0)
 
 
 def test_reference_is_band_limited():
@@ -132,4 +148,4 @@ def test_bad_arguments_name_the_fix():
         RotaryEmbedding(7)
     q = torch.randn(1, 20, 4)
     with pytest.raises(ValueError, match="chunk"):
-        banded_attention(q, q, q, 3, chunk=5)
+        banded_attention(q, q, q, 3, chunk=0)

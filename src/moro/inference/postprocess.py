@@ -62,7 +62,7 @@ class FitConfig:
     """Parametric fitting of long sequences."""
 
     chunk: int = 256  # frames per fit call (bounds memory)
-    shape_frames: int = 64  # frames, spread over the video, that determine the shared shape
+    shape_frames: int = 32  # frames, spread over the video, that determine the shared shape (16..64 fit alike)
     num_iter: int = 3  # smplfitter iterations (1-4)
     beta_regularizer: float = 1.0  # L2 weight on the shape coefficients
 

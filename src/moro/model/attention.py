@@ -149,8 +149,8 @@ def banded_attention(
     Args:
         q, k, v: (..., h, l, dh) (any leading shape; the last two axes are sequence and features).
         window: w >= 0, the half-width of the band.
-        chunk: c, query block size, ``1 <= c <= w + 1`` (default ``max(w, 1)``); larger blocks
-            would leave padded queries with no visible key.
+        chunk: c >= 1, query block size (default ``max(w, 1)``). Padded queries of the last block
+            (past ``l - 1``) may see padded keys, so that no score row is empty; their outputs are cut.
         force_blocks: use the blocks even for short sequences (tests).
     Returns:
         (..., h, l, dh).
@@ -161,8 +161,8 @@ def banded_attention(
     if length <= window + 1:  # every pair is inside the band: plain attention
         return F.scaled_dot_product_attention(q, k, v)
     c = max(window, 1) if chunk is None else int(chunk)
-    if not 1 <= c <= window + 1:
-        raise ValueError(f"chunk must lie in [1, window + 1] = [1, {window + 1}], got {chunk}")
+    if c < 1:
+        raise ValueError(f"chunk must be >= 1 query positions, got {chunk}")
     span = c + 2 * window  # keys seen by one block
     if length <= max(span, FULL_BLOCK_MAX) and not force_blocks:
         # one masked (l, l) call: the fused kernels never store the scores, and up to FULL_BLOCK_MAX
@@ -181,7 +181,9 @@ def banded_attention(
     b = torch.arange(span, device=q.device)
     m = torch.arange(nc, device=q.device)
     j = m[:, None] * c - window + b[None, :]  # (nc, span) global key index
-    mask = ((a[:, None] - b[None, :] + window).abs() <= window)[None] & ((j >= 0) & (j < length))[:, None, :]
+    pad_query = (m[:, None] * c + a[None, :]) >= length  # (nc, c) queries past the end
+    mask = ((a[:, None] - b[None, :] + window).abs() <= window)[None] & (
+        ((j >= 0) & (j < length))[:, None, :] | pad_query[:, :, None])
     # (nc, c, span); flatten blocks into the batch so fused kernels see 4-D inputs
     out = F.scaled_dot_product_attention(
         q_pad.reshape(-1, nc, c, dh),

@@ -27,7 +27,7 @@ Optimiser (all stages): AdamW (weight decay 1e-4), linear warm-up from 0.01 x ov
 ``warmup`` steps, cosine to 0.1 x, gradient clipping at 1.0, Gumbel temperature cosine-annealed
 1.0 -> 0.01 over the stage (:mod:`moro.model.gumbel`). ``paper`` holds the paper's values;
 ``tiny`` scales steps, batches and clip lengths to a 2-core CPU (the stages of ``moro train all
---preset tiny`` take about 40 minutes there; models/README.md) — every schedule shape is kept.
+--preset tiny`` take about 50 minutes there; models/README.md) — every schedule shape is kept.
 """
 
 from __future__ import annotations

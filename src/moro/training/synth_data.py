@@ -538,9 +538,7 @@ class SynthTrainData:
         occluded = np.zeros((b, t), bool)
         for k, (s, i) in enumerate(items):
             if rng.random() < recipe.crop_mode_prob:
-                n = max(1, int(round(rng.uniform(*recipe.crop_frames) * t)))
-                start = int(rng.integers(0, t - n + 1))
-                cropped[k, start:start + n] = True
+                cropped[k, _span(rng, t, recipe.crop_frames)] = True
                 mode = str(rng.choice(list(CROP_MODES)))
             for f in range(t):
                 box = _det_box(s.lab, i + f)
@@ -549,10 +547,9 @@ class SynthTrainData:
                 images[k, f] = self._crop_from_cache(s, i + f, box, 0.0, False, None)
                 boxes[k, f] = box
             if rng.random() < recipe.occluder_prob:
-                n = max(1, int(round(rng.uniform(*recipe.crop_frames) * t)))
-                start = int(rng.integers(0, t - n + 1))
-                paint_occluder(images[k, start:start + n], rng, recipe.occluder_size)
-                occluded[k, start:start + n] = True
+                span = _span(rng, t, recipe.crop_frames)
+                paint_occluder(images[k, span], rng, recipe.occluder_size)
+                occluded[k, span] = True
         out = self._body(items, t, "cam")
         out["images"] = torch.from_numpy(images)
         out["bbox"] = torch.from_numpy(boxes)
@@ -575,6 +572,13 @@ class SynthTrainData:
                     break
         x = torch.cat(rows).float()
         return TrajectoryStats(mean=x.mean(0), std=x.std(0).clamp_min(1e-3))
+
+
+def _span(rng: np.random.Generator, t: int, fraction: tuple[float, float]) -> slice:
+    """A random run of ``round(U(fraction) t)`` (at least 1) consecutive frames of a t-frame clip."""
+    n = max(1, int(round(rng.uniform(*fraction) * t)))
+    start = int(rng.integers(0, t - n + 1))
+    return slice(start, start + n)
 
 
 def paint_occluder(images: np.ndarray, rng: np.random.Generator, size: tuple[float, float] = (0.3, 0.6)) -> None:

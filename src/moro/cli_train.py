@@ -11,7 +11,14 @@ from moro.training.recipes import STAGES
 def _run_config(args: argparse.Namespace):
     from moro.training.engine import RunConfig
 
-    overrides = {k: getattr(args, k) for k in ("steps", "batch", "lr", "clip_frames") if getattr(args, k, None) is not None}
+    keys = ("steps", "batch", "lr", "clip_frames", "warmup", "occluder_prob", "occluder_size")
+    overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
+    if "occluder_size" in overrides:
+        lo, hi = overrides["occluder_size"] = tuple(overrides["occluder_size"])
+        if not 0.0 < lo <= hi <= 1.0:
+            raise ValueError(f"--occluder-size {lo} {hi}: expected 0 < LOW <= HIGH <= 1 (fractions of the crop side)")
+    if not 0.0 <= overrides.get("occluder_prob", 0.0) <= 1.0:
+        raise ValueError(f"--occluder-prob {overrides['occluder_prob']}: expected a probability in [0, 1]")
     devices = args.devices if args.devices == "auto" else int(args.devices)
     return RunConfig(preset=args.preset, out=args.out, data=getattr(args, "data", None), val_data=getattr(args, "val_data", None),
                      init=getattr(args, "init", None), resume=args.resume,
@@ -106,6 +113,12 @@ def add_stage_commands(train_sub: argparse._SubParsersAction) -> None:
         p.add_argument("--batch", type=int, default=None)
         p.add_argument("--lr", type=float, default=None)
         p.add_argument("--clip-frames", type=int, default=None)
+        p.add_argument("--warmup", type=int, default=None, help="linear warm-up steps")
+        if stage == "video_train":
+            p.add_argument("--occluder-prob", type=float, default=None,
+                           help="probability per clip of a painted occluder over a span of it (recipe occluder_prob)")
+            p.add_argument("--occluder-size", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
+                           help="its side as a fraction of the crop side, uniform in [LOW, HIGH] (1 hides the frame)")
         p.set_defaults(func=_cmd_train_stage, stage=stage)
     a = train_sub.add_parser("all", help="every stage in order on the synthetic world (tokenizer .. video_train)")
     _common(a)

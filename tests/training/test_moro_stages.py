@@ -223,6 +223,12 @@ def test_every_stage_runs_and_moves_its_parts(tmp_path, cache, anny5):
                                                                   getattr(before, part).state_dict().values()))
                 assert moved == (part in trained), (stage, part)
         before, init = m, str(r.model_path)
+    # a stage may continue its own output with a fresh schedule (a longer video stage on a GPU)
+    again = train_stage("video_train", _cfg(tmp_path / "again", cache, "video_train", init, overrides=dict(steps=1)),
+                        anny5)
+    after = MoRo.from_checkpoint(again.model_path)
+    assert any(not torch.equal(a, b) for a, b in zip(after.decoder.state_dict().values(),
+                                                     before.decoder.state_dict().values()))
 
 
 def test_train_all_cli_truncated(tmp_path, split, cache, capsys):
@@ -305,3 +311,20 @@ def test_prepared_source_of_another_body_model_is_refused(tmp_path, split, anny5
                                                        "sequences": {"a": {"split": "train", "clips": []}}}))
     with pytest.raises(TrainDataError, match="smplx/neutral bodies"):
         prepare_data(tmp_path / "p", TOKENIZER, anny5)
+
+
+def test_train_cli_recipe_overrides():
+    """--warmup / --occluder-prob / --occluder-size reach the recipe overrides; bad values are refused."""
+    from moro.cli import build_parser
+    from moro.cli_train import _run_config
+
+    base = ["train", "video_train", "--out", "o", "--data", "d", "--init", "i"]
+    args = build_parser().parse_args(base + ["--warmup", "7", "--occluder-prob", "0.5", "--occluder-size", "0.5", "1"])
+    over = _run_config(args).overrides
+    assert over == dict(warmup=7, occluder_prob=0.5, occluder_size=(0.5, 1.0))
+    assert recipe("video_train", "tiny", **over).occluder_size == (0.5, 1.0)
+    for bad, msg in ((["--occluder-size", "0.6", "0.4"], "0 < LOW <= HIGH <= 1"), (["--occluder-prob", "2"], "probability")):
+        with pytest.raises(ValueError, match=msg):
+            _run_config(build_parser().parse_args(base + bad))
+    with pytest.raises(SystemExit):  # occluders are a video-stage option
+        build_parser().parse_args(["train", "image_pretrain", "--out", "o", "--occluder-prob", "0.5"])

@@ -124,7 +124,11 @@ def _training_record(path: str | os.PathLike) -> dict:
 
 
 def load_parent(stage: str, init: str | None, body, preset: str, traj_stats=None):
-    """The model a stage starts from: its parent's checkpoint (checked), or a fresh one on a tokenizer."""
+    """The model a stage starts from: its parent's checkpoint (checked), or a fresh one on a tokenizer.
+
+    A model of the stage itself is accepted too (``moro train video_train --init <a video_train model>``):
+    a further run of the stage with a fresh schedule, e.g. longer on a GPU from the shipped tiny model.
+    """
     from moro.model import MoRo
 
     parent = PARENTS[stage]
@@ -137,9 +141,10 @@ def load_parent(stage: str, init: str | None, body, preset: str, traj_stats=None
     if parent == "tokenizer":
         return build_model(preset, init, body, traj_stats)
     rec = _training_record(init)
-    if rec.get("stage") != parent:
+    if rec.get("stage") not in (parent, stage):  # the stage's own output: a further run with a fresh schedule
         raise StageError(f"--init {init} is the output of stage {rec.get('stage', 'unknown (no training record)')}, "
-                         f"but {stage} starts from {parent}; pass OUT/{parent}/{MODEL_FILE}")
+                         f"but {stage} starts from {parent} (or continues a {stage} model); "
+                         f"pass OUT/{parent}/{MODEL_FILE}")
     model = MoRo.from_checkpoint(init, joint_regressor=body.joints22_regressor)
     if model.config.name != preset:
         raise StageError(f"--init {init} holds a '{model.config.name}' model but --preset {preset} was asked")

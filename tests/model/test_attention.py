@@ -149,3 +149,31 @@ def test_bad_arguments_name_the_fix():
     q = torch.randn(1, 20, 4)
     with pytest.raises(ValueError, match="chunk"):
         banded_attention(q, q, q, 3, chunk=0)
+
+
+@pytest.mark.parametrize("window", [None, 3])
+def test_forward_frames_equals_forward_over_the_transposed_layout(window):
+    """DSTFormer's temporal path splits heads straight from the (b, t, n, d) layout; same values and gradients."""
+    torch.manual_seed(0)
+    module = Attention(16, 2, window=window).double()
+    x = torch.randn(2, 11, 5, 16, dtype=torch.float64, requires_grad=True)
+    ref = module(x.transpose(1, 2)).transpose(1, 2)
+    out = module.forward_frames(x)
+    torch.testing.assert_close(out, ref, atol=1e-12, rtol=0)
+    g = torch.randn_like(out)
+    (gx_ref,) = torch.autograd.grad(ref, x, g)
+    (gx,) = torch.autograd.grad(out, x, g)
+    torch.testing.assert_close(gx, gx_ref, atol=1e-12, rtol=0)
+    with pytest.raises(ValueError, match=r"\(b, t, n, 16\)"):
+        module.forward_frames(x[0])
+
+
+def test_rope_accepts_any_strides_and_low_precision():
+    torch.manual_seed(0)
+    rope = RotaryEmbedding(4)
+    big = torch.randn(3, 7, 9)
+    odd = big[..., 1:5]  # odd storage offset: pairs are not at even addresses
+    torch.testing.assert_close(rope(odd), rope(odd.contiguous()), atol=0, rtol=0)
+    half = rope(odd.bfloat16())
+    assert half.dtype == torch.bfloat16
+    torch.testing.assert_close(half.float(), rope(odd.bfloat16().float()).bfloat16().float(), atol=0, rtol=0)

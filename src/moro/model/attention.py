@@ -22,6 +22,8 @@ h heads, d features.
 
 from __future__ import annotations
 
+import functools
+
 import torch
 import torch.nn.functional as F
 from torch import nn
@@ -75,10 +77,9 @@ class RotaryEmbedding(nn.Module):
         self._trig_tables()
 
     def _trig_tables(self) -> None:
-        """cos and signed sin of ``encoding`` (non-persistent): ``sin_signed`` is ``-sin`` in even slots."""
-        sign = torch.tensor([-1.0, 1.0], device=self.encoding.device).repeat(self.head_dim // 2)
-        self.register_buffer("cos_table", self.encoding.cos(), persistent=False)
-        self.register_buffer("sin_signed", self.encoding.sin() * sign, persistent=False)
+        """``rotation`` (length, dh/2) complex64 ``exp(i angle)`` of each pair (non-persistent)."""
+        ang = self.encoding[:, ::2]
+        self.register_buffer("rotation", torch.polar(torch.ones_like(ang), ang), persistent=False)
 
     def _table(self, length: int, device: torch.device | None) -> torch.Tensor:
         i = torch.arange(self.head_dim // 2, dtype=torch.float32, device=device)
@@ -97,24 +98,35 @@ class RotaryEmbedding(nn.Module):
         return self.encoding[:length]
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        """Rotate (..., l, dh) by the positions ``0 .. l-1`` of axis -2; computed in float32."""
+        """Rotate (..., l, dh) by the positions ``0 .. l-1`` of axis -2; computed in float32 (float64 stays float64)."""
         if x.shape[-1] != self.head_dim:
             raise ValueError(f"RoPE of head_dim {self.head_dim} got features of size {x.shape[-1]}")
         length = x.shape[-2]
-        xf = x.float()
+        xf = x if x.dtype == torch.float64 else x.float()
         if self.encoding.device.type == "meta":  # shape-only copies (FLOP counting)
             ang = self.angles(length)
             return (xf * ang.cos() + rotate_pairs(xf) * ang.sin()).to(x.dtype)
         self.angles(length)  # grows the tables on demand
-        # rotate_pairs(x) * sin == swap(x) * sin_signed, with swap (x0, x1) -> (x1, x0): one copy fewer
-        swapped = xf.unflatten(-1, (-1, 2)).flip(-1).flatten(-2)
-        return (xf * self.cos_table[:length] + swapped * self.sin_signed[:length]).to(x.dtype)
+        rot = self.rotation[:length]
+        if xf.dtype == torch.float64:
+            rot = rot.to(torch.complex128)
+        if xf.stride(-1) != 1 or xf.storage_offset() % 2 or any(st % 2 for st in xf.stride()[:-1]):
+            xf = xf.contiguous()  # view_as_complex needs adjacent pairs at even offsets
+        # pair (x0, x1) as x0 + i x1 times exp(i angle): (x0 cos - x1 sin, x0 sin + x1 cos) in one kernel
+        rotated = torch.view_as_complex(xf.unflatten(-1, (-1, 2))) * rot
+        return torch.view_as_real(rotated).flatten(-2).to(x.dtype)
 
 
 def band_mask(length: int, window: int, device=None) -> torch.Tensor:
     """(l, l) bool, True where ``|i - j| <= window`` (query i may see key j)."""
     idx = torch.arange(length, device=device)
     return (idx[:, None] - idx[None, :]).abs() <= window
+
+
+@functools.lru_cache(maxsize=32)
+def _band_mask_cached(length: int, window: int, device: torch.device) -> torch.Tensor:
+    """:func:`band_mask`, built once per (length, window, device): every layer and pass reuses it."""
+    return band_mask(length, window, device)
 
 
 def banded_attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int) -> torch.Tensor:
@@ -167,7 +179,7 @@ def banded_attention(
     if length <= max(span, FULL_BLOCK_MAX) and not force_blocks:
         # one masked (l, l) call: the fused kernels never store the scores, and up to FULL_BLOCK_MAX
         # positions it is faster than the blocks (benchmarks/attention_speed.py)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=band_mask(length, window, q.device))
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=_band_mask_cached(length, window, q.device))
     lead = q.shape[:-2]
     nc = -(-length // c)  # number of query blocks
     q_pad = F.pad(q, (0, 0, 0, nc * c - length)).unflatten(-2, (nc, c))  # (..., nc, c, dh)
@@ -236,6 +248,24 @@ class Attention(nn.Module):
             q, k = self.rope(q), self.rope(k)
             out = banded_attention(q, k, v, self.window, self.chunk)
         out = out.transpose(1, 2).reshape(*lead, length, self.dim)  # heads contiguous again
+        return self.proj(out)
+
+    def forward_frames(self, x: torch.Tensor) -> torch.Tensor:
+        """Temporal attention of (b, t, n, d) features over t, per token slot: ``forward`` of
+        ``x.transpose(1, 2)``, transposed back, without moving x (the heads are split straight
+        from the qkv projection of the (b, t, n, d) layout). (b, t, n, d) -> (b, t, n, d).
+        """
+        if x.dim() != 4 or x.shape[-1] != self.dim:
+            raise ValueError(f"forward_frames expects (b, t, n, {self.dim}) features, got {tuple(x.shape)}")
+        b, t, n, _ = x.shape
+        h, dh = self.num_heads, self.head_dim
+        qkv = self.qkv(x).view(b, t, n, 3, h, dh).permute(3, 0, 2, 4, 1, 5)  # (3, b, n, h, t, dh)
+        q, k, v = (z.reshape(b * n, h, t, dh) for z in qkv.unbind(0))
+        if self.window is None:
+            out = F.scaled_dot_product_attention(q, k, v)
+        else:
+            out = banded_attention(self.rope(q), self.rope(k), v, self.window, self.chunk)
+        out = out.view(b, n, h, t, dh).permute(0, 3, 1, 2, 4).reshape(b, t, n, self.dim)
         return self.proj(out)
 
     def extra_repr(self) -> str:

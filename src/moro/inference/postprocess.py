@@ -102,13 +102,14 @@ def camera_meshes(model, ids: FrameStore, traj: FrameStore, frames: np.ndarray) 
         (c, v, 3) float32 tensor, metres, on the model's device.
     """
     frames = np.asarray(frames, np.int64)
-    out = []
-    for part in np.split(frames, np.flatnonzero(np.diff(frames) > 2 * smoother_margin(model) + 1) + 1):
-        local = model.tokenizer.decode_latents(_smoothed_latents(model, ids, part))  # (c, v, 3)
-        tr = torch.from_numpy(np.stack([traj[int(f)] for f in part])).to(local)
-        R = rot6d_to_rotmat(tr[:, :6])
-        out.append(local @ R.transpose(-1, -2) + tr[:, None, 6:])
-    return torch.cat(out)
+    parts = np.split(frames, np.flatnonzero(np.diff(frames) > 2 * smoother_margin(model) + 1) + 1)
+    # the smoother runs per run of nearby frames; the mesh decoder once on all of them (spread-out
+    # frames, as in estimate_shape, would otherwise cost one small decoder call each)
+    latents = torch.cat([_smoothed_latents(model, ids, part) for part in parts])
+    local = model.tokenizer.decode_latents(latents)  # (c, v, 3)
+    tr = torch.from_numpy(np.stack([traj[int(f)] for f in frames])).to(local)
+    R = rot6d_to_rotmat(tr[:, :6])
+    return local @ R.transpose(-1, -2) + tr[:, None, 6:]
 
 
 @torch.no_grad()

@@ -1,0 +1,32 @@
+"""Network meshes for the fit: spread-out frames decoded in one batch equal each frame decoded alone."""
+
+import numpy as np
+import torch
+
+from moro.inference.postprocess import camera_meshes, smoother_margin
+from moro.inference.store import FrameStore
+
+
+def _stores(model, tmp_path, t=40):
+    rng = np.random.default_rng(0)
+    n, k = model.config.tokens.num_tokens, model.config.tokens.num_codes
+    ids = FrameStore.create(tmp_path, "ids", (n,), np.int16)
+    ids.append(rng.integers(0, k, (t, n)).astype(np.int16))
+    traj = FrameStore.create(tmp_path, "traj", (9,), np.float32)
+    a = rng.uniform(-np.pi, np.pi, t)
+    rows = np.stack([np.cos(a), np.zeros(t), np.sin(a), np.zeros(t), np.ones(t), np.zeros(t)], 1)
+    traj.append(np.concatenate([rows, rng.normal(0, 1, (t, 3)) + [0, 0, 5]], 1).astype(np.float32))
+    return ids.close(), traj.close()
+
+
+def test_camera_meshes_batched_equals_one_by_one(tiny_model, tmp_path):
+    model = tiny_model.eval()
+    ids, traj = _stores(model, tmp_path)
+    m = smoother_margin(model)
+    frames = np.array([0, 1, 2, 2 * m + 9, 4 * m + 20, 39])  # runs of nearby frames and isolated ones
+    batched = camera_meshes(model, ids, traj, frames)
+    for i, f in enumerate(frames):
+        # alone, a frame's smoother window is the same (its neighbours are read from the store)
+        torch.testing.assert_close(batched[i], camera_meshes(model, ids, traj, np.array([f]))[0], atol=1e-5, rtol=0)
+    assert batched.shape == (len(frames), model.tokenizer.decode_latents(
+        model.token_emb(torch.zeros(1, model.config.tokens.num_tokens, dtype=torch.long))).shape[1], 3)

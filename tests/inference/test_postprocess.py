@@ -30,3 +30,24 @@ def test_camera_meshes_batched_equals_one_by_one(tiny_model, tmp_path):
         torch.testing.assert_close(batched[i], camera_meshes(model, ids, traj, np.array([f]))[0], atol=1e-5, rtol=0)
     assert batched.shape == (len(frames), model.tokenizer.decode_latents(
         model.token_emb(torch.zeros(1, model.config.tokens.num_tokens, dtype=torch.long))).shape[1], 3)
+
+
+def test_token_joint_weights_are_cached_per_weights(tiny_model, body):
+    from moro.inference.postprocess import _token_joint_weights, token_joint_weights
+
+    model = tiny_model.eval()
+    reg = body.joints22_regressor
+    first = token_joint_weights(model, reg)
+    torch.testing.assert_close(first, _token_joint_weights(model, reg), atol=0, rtol=0)
+    assert torch.allclose(first.sum(1), torch.ones(len(first)))
+    first.zero_()  # callers get a copy: the cache cannot be corrupted
+    before = token_joint_weights(model, reg)
+    assert before.sum() > 0
+    with torch.no_grad():  # new weights -> recomputed
+        model.token_emb.codebook.mul_(2.0)
+        try:
+            after = token_joint_weights(model, reg)
+            torch.testing.assert_close(after, _token_joint_weights(model, reg), atol=0, rtol=0)
+            assert not torch.allclose(after, before)
+        finally:
+            model.token_emb.codebook.div_(2.0)

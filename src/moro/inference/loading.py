@@ -130,7 +130,7 @@ def backbone_of(model, inference: bool = False):
     bb = model.backbone if model.backbone is not None else model.image_encoder.backbone
     if not inference:
         return bb
-    key = tuple((p.data_ptr(), p._version) for p in bb.parameters())
+    key = weights_key(bb)
     cached = _INFERENCE_BACKBONES.get(bb)
     if cached is None or cached[0] != key:
         cached = (key, bb.for_inference())
@@ -139,6 +139,15 @@ def backbone_of(model, inference: bool = False):
 
 
 _INFERENCE_BACKBONES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def weights_key(*parts) -> tuple:
+    """Identity of the current values of modules' parameters / buffers and of plain tensors: changes
+    when any of them is replaced or modified in place (a cache key for results computed from them)."""
+    tensors = []
+    for part in parts:
+        tensors += [part] if isinstance(part, torch.Tensor) else [*part.parameters(), *part.buffers()]
+    return tuple((t.data_ptr(), t._version, tuple(t.shape)) for t in tensors)
 
 
 def body_record(path: str | os.PathLike) -> dict | None:

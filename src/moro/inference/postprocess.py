@@ -40,6 +40,7 @@ name                 frame shape     meaning
 from __future__ import annotations
 
 import logging
+import weakref
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Callable
@@ -118,7 +119,23 @@ def token_joint_weights(model, joint_regressor: torch.Tensor) -> torch.Tensor:
 
     Each slot's code vector is moved by one codebook standard deviation from the codebook mean;
     the decoded displacement per vertex, normalised over slots, says which slots shape a vertex.
+    A function of the weights alone (n + 1 mesh decodings), so it is computed once per set of
+    weights and regressor and reused by later videos.
     """
+    from moro.inference.loading import weights_key
+
+    key = weights_key(model.tokenizer, model.token_emb, joint_regressor)
+    cached = _JOINT_WEIGHTS.get(model)
+    if cached is None or cached[0] != key:
+        cached = (key, _token_joint_weights(model, joint_regressor))
+        _JOINT_WEIGHTS[model] = cached
+    return cached[1].clone()
+
+
+_JOINT_WEIGHTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def _token_joint_weights(model, joint_regressor: torch.Tensor) -> torch.Tensor:
     tok = model.tokenizer
     cb = model.token_emb.codebook.float()
     n = model.config.tokens.num_tokens

@@ -36,3 +36,8 @@ def test_facing_yaw_turns_with_the_body(skeleton):
     for deg in (-120.0, 35.0, 90.0):
         turned = heading.facing_yaw(skeleton @ _yaw(deg).T)
         assert (turned - y0 - deg + 180) % 360 - 180 == pytest.approx(0.0, abs=1e-9)
+
+
+def test_circular_std_wraps_around():
+    assert heading.circular_std(np.array([179.0, -179.0])) == pytest.approx(1.0, abs=1e-3)
+    assert heading.circular_std(np.array([10.0, 10.0, 10.0])) == pytest.approx(0.0, abs=1e-3)

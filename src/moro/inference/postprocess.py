@@ -50,6 +50,7 @@ import torch
 
 from moro.body.fitting import fit_sequence, to_smplfitter
 from moro.geometry import rot6d_to_rotmat
+from moro.inference.loading import weights_key
 from moro.inference.store import FrameStore
 
 log = logging.getLogger(__name__)
@@ -122,8 +123,6 @@ def token_joint_weights(model, joint_regressor: torch.Tensor) -> torch.Tensor:
     A function of the weights alone (n + 1 mesh decodings), so it is computed once per set of
     weights and regressor and reused by later videos.
     """
-    from moro.inference.loading import weights_key
-
     key = weights_key(model.tokenizer, model.token_emb, joint_regressor)
     cached = _JOINT_WEIGHTS.get(model)
     if cached is None or cached[0] != key:

@@ -85,6 +85,7 @@ class StageRecipe:
     rotation_deg: float = 30.0  # its range, +- degrees
     photometric: bool = False  # brightness / contrast / saturation / noise jitter
     translation_finetune: float = 0.0  # last fraction of the stage that adds translation + global joint terms
+    rotation_weight: float = 0.0  # extra term: weight x L2 of the refined trajectory's 6D rotation alone (0 = paper)
     losses: tuple[str, ...] = ()  # active term prefixes (moro.model.losses); () = every term the batch allows
     log_every: int = 10
     checkpoint_every: int = 200
@@ -94,6 +95,8 @@ class StageRecipe:
             raise ValueError(f"unknown stage {self.stage!r}; stages: {', '.join(STAGES)}")
         if min(self.steps, self.batch, self.clip_frames) < 1:
             raise ValueError(f"{self.stage}: steps, batch and clip_frames must be >= 1")
+        if not self.rotation_weight >= 0.0:
+            raise ValueError(f"{self.stage}: rotation_weight must be >= 0, got {self.rotation_weight}")
         total = sum(p for _, p in self.masking)
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"{self.stage}: masking probabilities must sum to 1, got {self.masking}")

@@ -14,8 +14,9 @@ model and tokenizer as inference), so every stage and data source shares one def
 
 Loss terms: :func:`moro.model.losses.moro_losses`, filtered by the recipe (supplement A.5: the
 ``cano`` roll-out in motion pretraining; ``coarse`` and ``refined`` in image pretraining; ``cano`` and
-``refined`` in video fine-tuning, plus ``coarse`` only when the image encoder trains there). Units: metres,
-radians, pixels.
+``refined`` in video fine-tuning, plus ``coarse`` only when the image encoder trains there). A recipe
+with ``rotation_weight`` > 0 adds ``rot_refined``, the L2 of the refined 6D rotation alone (not in the
+paper; off in the ``paper`` preset). Units: metres, radians, pixels.
 """
 
 from __future__ import annotations
@@ -25,7 +26,7 @@ from torch import nn
 
 from moro.geometry import project_points, rotmat_to_rot6d
 from moro.model.gumbel import gumbel_temperature
-from moro.model.losses import moro_losses
+from moro.model.losses import _frame_mean, moro_losses
 from moro.model.masking import MaskingConfig, inference_masking, mask_tokens
 from moro.training.recipes import StageRecipe
 
@@ -33,6 +34,33 @@ __all__ = ["Batch", "StageStep", "PARTS", "set_trainable", "perturb_rotation_tra
 
 PARTS = ("backbone", "image_encoder", "motion_encoder", "decoder", "smoother")
 _MIRROR = torch.tensor([-1.0, 1.0, 1.0])
+
+
+def _part(model: nn.Module, name: str) -> nn.Module | None:
+    """The module of one MoRo part; the backbone may sit inside an ``ImageBranch`` (``image_encoder.backbone``)."""
+    mod = getattr(model, name, None)
+    if name == "backbone" and mod is None and getattr(model, "image_encoder", None) is not None:
+        mod = getattr(model.image_encoder, "backbone", None)
+    return mod
+
+
+def freeze_modes(model: nn.Module, parts: tuple[str, ...]) -> None:
+    """Put every frozen part (and the tokenizer) of a MoRo in training mode into eval mode.
+
+    A frozen part must compute what it will compute at inference: the EfficientNet backbone's batch
+    norms would otherwise normalise each video batch (2 clips of one person each) with its own
+    statistics, which removes what the frames of a clip share (e.g. which way the body faces), and
+    would overwrite their running statistics with those of the last batches.
+    """
+    if not model.training:
+        return
+    for name in PARTS:
+        if name not in parts and (mod := _part(model, name)) is not None:
+            mod.eval()
+    if "backbone" in parts and "image_encoder" not in parts and (bb := _part(model, "backbone")) is not None:
+        bb.train()  # a trained backbone inside a frozen image branch keeps training mode
+    if getattr(model, "tokenizer", None) is not None:
+        model.tokenizer.eval()
 
 
 def set_trainable(model: nn.Module, parts: tuple[str, ...]) -> list[nn.Parameter]:
@@ -193,6 +221,7 @@ class StageStep(nn.Module):
 
     def _forward(self, batch: dict, step: int, tau: float | None, net) -> dict[str, torch.Tensor]:
         r, m = self.recipe, self.model
+        freeze_modes(m, r.trainable)
         dev = batch["ids"].device
         g = self._generator(step, dev)
         gt = self.ground_truth(batch)
@@ -277,6 +306,12 @@ class StageStep(nn.Module):
             keep = {k: v for k, v in terms.items() if k != "total" and any(k == p or k.startswith(p + "_") for p in r.losses)}
             keep["total"] = sum(m.config.loss.weight(k) * v for k, v in keep.items())
             terms = keep
+        if r.rotation_weight > 0 and "traj_refined" in pred:
+            # the refined rotation on its own: the 9-D trajectory L2 is dominated by the translation in video
+            # stages, and the heading that the image stage taught the decoder is otherwise lost (models/README.md)
+            rot = (pred["traj_refined"][..., :6] - gt["traj"][..., :6]).square().mean(-1)
+            terms["rot_refined"] = _frame_mean(rot, truth.get("frame_weight"))
+            terms["total"] = terms["total"] + r.rotation_weight * terms["rot_refined"]
         terms["tau"] = torch.tensor(tau)
         return terms
 

@@ -11,8 +11,7 @@ from moro.training.recipes import STAGES
 def _run_config(args: argparse.Namespace):
     from moro.training.engine import RunConfig
 
-    keys = ("steps", "batch", "lr", "clip_frames", "warmup", "occluder_prob", "occluder_size",
-            "rotation_weight")
+    keys = ("steps", "batch", "lr", "clip_frames", "warmup", "occluder_prob", "occluder_size")
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if "occluder_size" in overrides:
         lo, hi = overrides["occluder_size"] = tuple(overrides["occluder_size"])
@@ -120,10 +119,6 @@ def add_stage_commands(train_sub: argparse._SubParsersAction) -> None:
                            help="probability per clip of a painted occluder over a span of it (recipe occluder_prob)")
             p.add_argument("--occluder-size", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                            help="its side as a fraction of the crop side, uniform in [LOW, HIGH] (1 hides the frame)")
-        if stage in ("image_pretrain", "video_train"):
-            p.add_argument("--rotation-weight", type=float, default=None,
-                           help="extra term: this weight x L2 of the refined 6D rotation alone (recipe rotation_weight; "
-                                "keeps the decoder's heading while its translation dominates the trajectory term)")
         p.set_defaults(func=_cmd_train_stage, stage=stage)
     a = train_sub.add_parser("all", help="every stage in order on the synthetic world (tokenizer .. video_train)")
     _common(a)

@@ -51,3 +51,31 @@ def test_token_joint_weights_are_cached_per_weights(tiny_model, body):
             assert not torch.allclose(after, before)
         finally:
             model.token_emb.codebook.div_(2.0)
+
+
+def test_body_fitter_is_built_once_per_body_weights(body):
+    """The cached fitter fits exactly as a fresh one, and is rebuilt when the body's tensors change."""
+    from smplfitter.pt import BodyFitter
+
+    from moro.body.fitting import fit_sequence, to_smplfitter
+    from moro.inference.postprocess import body_fitter
+
+    f = body_fitter(body)
+    assert body_fitter(body) is f
+    g = torch.Generator().manual_seed(0)
+    pose = torch.linalg.matrix_exp(_skew(torch.zeros(3, body.num_joints - 1, 3).normal_(0, 0.3, generator=g)))
+    verts = body(pose, body.zero_betas()).vertices
+    cached = fit_sequence(body, verts, fitter=f)
+    fresh = fit_sequence(body, verts, fitter=BodyFitter(to_smplfitter(body)))
+    torch.testing.assert_close(cached.vertices, fresh.vertices, atol=0, rtol=0)
+    torch.testing.assert_close(cached.betas, fresh.betas, atol=0, rtol=0)
+    with torch.no_grad():
+        body.v_template.add_(0.0)  # an in-place change (even a no-op one) marks new weights
+    assert body_fitter(body) is not f
+
+
+def _skew(w: torch.Tensor) -> torch.Tensor:
+    """(..., 3) -> (..., 3, 3) cross-product matrices."""
+    z = torch.zeros_like(w[..., 0])
+    return torch.stack([torch.stack([z, -w[..., 2], w[..., 1]], -1), torch.stack([w[..., 2], z, -w[..., 0]], -1),
+                        torch.stack([-w[..., 1], w[..., 0], z], -1)], -2)

@@ -189,31 +189,6 @@ def test_frozen_parts_compute_as_at_inference(cache, anny5):
     assert moved
 
 
-def test_rotation_weight_adds_the_refined_rotation_term(cache, anny5):
-    """rotation_weight w adds rot_refined = L2 of the refined 6D rotation alone, w x it to the total, and its
-    gradient reaches the rotation rows (only) of the decoder's trajectory regressor."""
-    model = build_model("tiny", TOKENIZER, anny5)
-    r = recipe("video_train", "tiny")
-    batch = SynthTrainData(cache).video_batch("video_train", 0, 2, 8, r)
-    base = StageStep(model, anny5, r).train()(batch, 0)
-    assert "rot_refined" not in base  # off by default (the paper has no such term)
-    w = 7.0
-    model.zero_grad()
-    step = StageStep(model, anny5, replace(r, rotation_weight=w)).train()
-    terms = step(batch, 0)
-    assert set(terms) == set(base) | {"rot_refined"}
-    weights = model.config.loss
-    paper_total = sum(weights.weight(k) * v for k, v in terms.items() if k not in ("total", "tau", "rot_refined"))
-    assert torch.allclose(terms["total"], paper_total + w * terms["rot_refined"], rtol=1e-6)
-    assert 0.0 < float(terms["rot_refined"]) <= 4.0 / 3.0  # mean square of two unit-vector differences
-    model.zero_grad()
-    terms["rot_refined"].backward()
-    g = model.decoder.d_traj_regressor.weight.grad
-    assert g[:6].abs().sum() > 0 and torch.count_nonzero(g[6:]) == 0
-    with pytest.raises(ValueError, match="rotation_weight must be >= 0"):
-        recipe("video_train", "tiny", rotation_weight=-1.0)
-
-
 # ---------------------------------------------------------------------- engine
 def test_resume_repeats_the_uninterrupted_run(tmp_path, cache, anny5):
     full = train_stage("pose_pretrain", _cfg(tmp_path / "a", cache, "pose_pretrain", TOKENIZER), anny5)
@@ -379,7 +354,3 @@ def test_train_cli_recipe_overrides():
             _run_config(build_parser().parse_args(base + bad))
     with pytest.raises(SystemExit):  # occluders are a video-stage option
         build_parser().parse_args(["train", "image_pretrain", "--out", "o", "--occluder-prob", "0.5"])
-    args = build_parser().parse_args(base + ["--rotation-weight", "20"])
-    assert _run_config(args).overrides == dict(rotation_weight=20.0)
-    with pytest.raises(SystemExit):  # no trajectory regressor trains in the motion stages
-        build_parser().parse_args(["train", "motion_pretrain", "--out", "o", "--rotation-weight", "1"])

@@ -16,12 +16,15 @@ image_pretrain    motion_    single crops         backbone + image encoder + dec
                                                   ``translation_finetune`` fraction adds the translation and
                                                   global 3D joint terms (the paper's short EgoBody + BEDLAM finetune)
 video_train       image_     clips of crops       motion encoder + decoder + smoother, backbone and image encoder
-                  pretrain                        frozen; inference / random masking 0.5 / 0.5; crop mode fixed per
+                  pretrain                        frozen (in eval mode: batch norms keep their image-stage
+                                                  statistics); inference / random masking 0.5 / 0.5; crop mode fixed per
                                                   clip (p = 0.2, 20-100 % of the frames); every term of the
                                                   ``cano`` and ``refined`` trajectories (``coarse`` comes from
                                                   the frozen image encoder: its terms would only push the pose
                                                   to absorb its per-frame jitter)
 ================  =========  ===================  ==============================================================
+
+Frozen parts always run in eval mode (:func:`moro.training.steps.freeze_modes`).
 
 Optimiser (all stages): AdamW (weight decay 1e-4), linear warm-up from 0.01 x over
 ``warmup`` steps, cosine to 0.1 x, gradient clipping at 1.0, Gumbel temperature cosine-annealed
@@ -85,7 +88,6 @@ class StageRecipe:
     rotation_deg: float = 30.0  # its range, +- degrees
     photometric: bool = False  # brightness / contrast / saturation / noise jitter
     translation_finetune: float = 0.0  # last fraction of the stage that adds translation + global joint terms
-    rotation_weight: float = 0.0  # extra term: weight x L2 of the refined trajectory's 6D rotation alone (0 = paper)
     losses: tuple[str, ...] = ()  # active term prefixes (moro.model.losses); () = every term the batch allows
     log_every: int = 10
     checkpoint_every: int = 200
@@ -95,8 +97,6 @@ class StageRecipe:
             raise ValueError(f"unknown stage {self.stage!r}; stages: {', '.join(STAGES)}")
         if min(self.steps, self.batch, self.clip_frames) < 1:
             raise ValueError(f"{self.stage}: steps, batch and clip_frames must be >= 1")
-        if not self.rotation_weight >= 0.0:
-            raise ValueError(f"{self.stage}: rotation_weight must be >= 0, got {self.rotation_weight}")
         total = sum(p for _, p in self.masking)
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"{self.stage}: masking probabilities must sum to 1, got {self.masking}")

@@ -14,9 +14,8 @@ model and tokenizer as inference), so every stage and data source shares one def
 
 Loss terms: :func:`moro.model.losses.moro_losses`, filtered by the recipe (supplement A.5: the
 ``cano`` roll-out in motion pretraining; ``coarse`` and ``refined`` in image pretraining; ``cano`` and
-``refined`` in video fine-tuning, plus ``coarse`` only when the image encoder trains there). A recipe
-with ``rotation_weight`` > 0 adds ``rot_refined``, the L2 of the refined 6D rotation alone (not in the
-paper; off in the ``paper`` preset). Units: metres, radians, pixels.
+``refined`` in video fine-tuning, plus ``coarse`` only when the image encoder trains there). Units: metres,
+radians, pixels.
 """
 
 from __future__ import annotations
@@ -26,7 +25,7 @@ from torch import nn
 
 from moro.geometry import project_points, rotmat_to_rot6d
 from moro.model.gumbel import gumbel_temperature
-from moro.model.losses import _frame_mean, moro_losses
+from moro.model.losses import moro_losses
 from moro.model.masking import MaskingConfig, inference_masking, mask_tokens
 from moro.training.recipes import StageRecipe
 
@@ -74,9 +73,7 @@ def set_trainable(model: nn.Module, parts: tuple[str, ...]) -> list[nn.Parameter
         raise ValueError(f"unknown trainable part(s) {sorted(unknown)}; parts: {PARTS}")
     model.requires_grad_(False)
     for name in parts:
-        mod = getattr(model, name, None)
-        if name == "backbone" and mod is None and model.image_encoder is not None:
-            mod = getattr(model.image_encoder, "backbone", None)
+        mod = _part(model, name)
         if mod is None:
             raise ValueError(f"the stage trains '{name}' but this MoRo has none; build it with that part")
         mod.requires_grad_(True)
@@ -306,12 +303,6 @@ class StageStep(nn.Module):
             keep = {k: v for k, v in terms.items() if k != "total" and any(k == p or k.startswith(p + "_") for p in r.losses)}
             keep["total"] = sum(m.config.loss.weight(k) * v for k, v in keep.items())
             terms = keep
-        if r.rotation_weight > 0 and "traj_refined" in pred:
-            # the refined rotation on its own: the 9-D trajectory L2 is dominated by the translation in video
-            # stages, and the heading that the image stage taught the decoder is otherwise lost (models/README.md)
-            rot = (pred["traj_refined"][..., :6] - gt["traj"][..., :6]).square().mean(-1)
-            terms["rot_refined"] = _frame_mean(rot, truth.get("frame_weight"))
-            terms["total"] = terms["total"] + r.rotation_weight * terms["rot_refined"]
         terms["tau"] = torch.tensor(tau)
         return terms
 

@@ -130,15 +130,20 @@ def backbone_of(model, inference: bool = False):
     bb = model.backbone if model.backbone is not None else model.image_encoder.backbone
     if not inference:
         return bb
-    key = weights_key(bb)
-    cached = _INFERENCE_BACKBONES.get(bb)
-    if cached is None or cached[0] != key:
-        cached = (key, bb.for_inference())
-        _INFERENCE_BACKBONES[bb] = cached
-    return cached[1]
+    return cached_per_weights(_INFERENCE_BACKBONES, bb, weights_key(bb), bb.for_inference)
 
 
 _INFERENCE_BACKBONES: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
+
+
+def cached_per_weights(store: "weakref.WeakKeyDictionary", owner, key: tuple, build):
+    """``store[owner]``'s value if it was built under ``key`` (a :func:`weights_key`), else ``build()``,
+    stored under ``key``: a result of an object's weights, recomputed only when they change."""
+    cached = store.get(owner)
+    if cached is None or cached[0] != key:
+        cached = (key, build())
+        store[owner] = cached
+    return cached[1]
 
 
 def weights_key(*parts) -> tuple:

@@ -50,7 +50,7 @@ import torch
 
 from moro.body.fitting import fit_sequence, to_smplfitter
 from moro.geometry import rot6d_to_rotmat
-from moro.inference.loading import weights_key
+from moro.inference.loading import cached_per_weights, weights_key
 from moro.inference.store import FrameStore
 
 log = logging.getLogger(__name__)
@@ -124,11 +124,7 @@ def token_joint_weights(model, joint_regressor: torch.Tensor) -> torch.Tensor:
     weights and regressor and reused by later videos.
     """
     key = weights_key(model.tokenizer, model.token_emb, joint_regressor)
-    cached = _JOINT_WEIGHTS.get(model)
-    if cached is None or cached[0] != key:
-        cached = (key, _token_joint_weights(model, joint_regressor))
-        _JOINT_WEIGHTS[model] = cached
-    return cached[1].clone()
+    return cached_per_weights(_JOINT_WEIGHTS, model, key, lambda: _token_joint_weights(model, joint_regressor)).clone()
 
 
 _JOINT_WEIGHTS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()
@@ -153,12 +149,7 @@ def body_fitter(body):
     cores) and reused by later videos and by both fits of a video (shape, then every frame)."""
     from smplfitter.pt import BodyFitter
 
-    key = weights_key(body)
-    cached = _FITTERS.get(body)
-    if cached is None or cached[0] != key:
-        cached = (key, BodyFitter(to_smplfitter(body)))
-        _FITTERS[body] = cached
-    return cached[1]
+    return cached_per_weights(_FITTERS, body, weights_key(body), lambda: BodyFitter(to_smplfitter(body)))
 
 
 _FITTERS: "weakref.WeakKeyDictionary" = weakref.WeakKeyDictionary()

@@ -77,8 +77,8 @@ def set_trainable(model: nn.Module, parts: tuple[str, ...]) -> list[nn.Parameter
         if mod is None:
             raise ValueError(f"the stage trains '{name}' but this MoRo has none; build it with that part")
         mod.requires_grad_(True)
-    if "backbone" not in parts and model.image_encoder is not None and getattr(model.image_encoder, "backbone", None) is not None:
-        model.image_encoder.backbone.requires_grad_(False)
+    if "backbone" not in parts and (bb := _part(model, "backbone")) is not None:
+        bb.requires_grad_(False)  # a frozen backbone inside a trained image branch
     return [p for p in model.parameters() if p.requires_grad]
 
 

@@ -96,3 +96,15 @@ def test_batched_equals_one_by_one(former):
 def test_any_length_runs_including_beyond_the_window(former):
     for t in (1, 2, 40):
         assert former(torch.randn(1, t, 2, 32)).shape == (1, t, 2, 32)
+
+
+def test_bf16_autocast_forward_matches_float32(former):
+    """Under bf16 autocast (training with --precision bf16-mixed) the fusion logit comes out in bf16
+    while the streams stay float32: the lerp must still run and give the float32 result to bf16 accuracy."""
+    x = torch.randn(2, 7, 5, 32)
+    ref = former(x)
+    with torch.autocast("cpu", dtype=torch.bfloat16):
+        out = former(x)
+    assert out.shape == ref.shape
+    torch.testing.assert_close(out.float(), ref, atol=0.1, rtol=0.05)
+    assert (out.float() - ref).abs().mean() < 0.02

@@ -157,5 +157,5 @@ class DSTFormer(nn.Module):
             d = x_st.shape[-1]
             w, bias = fuse.weight[0] - fuse.weight[1], fuse.bias[0:1] - fuse.bias[1:2]
             logit = F.linear(x_st, w[None, :d], bias) + F.linear(x_ts, w[None, d:])  # (b, t, n, 1)
-            x = torch.lerp(x_ts, x_st, torch.sigmoid(logit))
+            x = torch.lerp(x_ts, x_st, torch.sigmoid(logit).to(x_ts.dtype))  # autocast: logit may be bf16
         return x

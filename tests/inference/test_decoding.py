@@ -100,8 +100,44 @@ def test_deterministic_with_a_real_model():
         decode_clip(model.train(), image)
 
 
+@pytest.mark.parametrize("motion_prior", [True, False])
+def test_model_step_scoring_masked_slots_equals_the_full_logits(motion_prior):
+    """model_step skips both pose heads and scores only the still-masked slots: the same ids,
+    confidences and trajectory as a step that takes the decoder's full logits and their softmax."""
+    from moro.inference.decoding import DecodingConfig, model_step
+
+    model = tiny_model(seed=5, window=3).eval()
+    image = image_features(2, 7, model.config.transformer.width, seed=6)
+    calls = []
+
+    def full(ids, traj):
+        out = model(ids, model.canonical_input(traj), image) if motion_prior else model(None, None, image)
+        assert out.decoder.logits is not None and (out.motion is None or out.motion.logits is not None)
+        return StepOutput(out.decoder.logits, out.decoder.traj, out.decoder.contact_logits)
+
+    def fast(ids, traj):
+        out = model_step(model, image, motion_prior)(ids, traj)
+        calls.append(out)
+        return out
+
+    n = model.config.tokens.num_tokens
+    with torch.no_grad():
+        ref = iterative_decode(full, image.coarse_traj, n, model.mask_id, 5)
+        got = iterative_decode(fast, image.coarse_traj, n, model.mask_id, 5)
+        assert torch.equal(got.ids, decode_clip(model, image, DecodingConfig(5, motion_prior)).ids)
+    assert all(c.logits is None and c.top is not None for c in calls)
+    assert torch.equal(got.ids, ref.ids) and torch.equal(got.fixed_at, ref.fixed_at)
+    torch.testing.assert_close(got.confidence, ref.confidence, rtol=1e-5, atol=1e-7)
+    torch.testing.assert_close(got.traj, ref.traj, rtol=1e-5, atol=1e-6)
+    # the pose head ran on the still-masked slots only: their share shrinks pass after pass
+    assert [int((c.top[0] > 0).sum()) for c in calls] == [int((ref.fixed_at >= k).sum()) for k in range(1, 6)]
+
+
 def test_bad_settings():
     with pytest.raises(ValueError, match="iterations"):
         iterative_decode(FakeNetwork(1, 2, 2), torch.zeros(1, 2, 9), 2, K_CODES, 0)
     with pytest.raises(ValueError, match="logits"):
         iterative_decode(FakeNetwork(1, 2, 2), torch.zeros(1, 2, 9), 3, K_CODES, 2)
+    with pytest.raises(ValueError, match="top-1"):
+        iterative_decode(lambda ids, traj: StepOutput(None, traj, top=(torch.zeros(1, 2), torch.zeros(1, 2).long())),
+                         torch.zeros(1, 2, 9), 2, K_CODES, 2)

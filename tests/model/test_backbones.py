@@ -359,6 +359,9 @@ def test_efficientnet_for_inference_folds_batch_norm_and_keeps_the_tokens():
     fast = bb.for_inference()
     assert not any(isinstance(m, torch.nn.BatchNorm2d) for m in fast.modules())
     assert any(isinstance(m, torch.nn.BatchNorm2d) for m in bb.modules())  # the original is untouched
+    conv = fast.net._conv_stem.weight
+    assert conv.is_contiguous(memory_format=torch.channels_last) and conv.stride()[1] == 1  # NHWC weights
+    assert not bb.net._conv_stem.weight.is_contiguous(memory_format=torch.channels_last)
     x = torch.randn(3, 3, 128, 96, generator=torch.Generator().manual_seed(1))
     with torch.no_grad():
         ref = bb.eval()(x)

@@ -108,3 +108,19 @@ def test_bf16_autocast_forward_matches_float32(former):
     assert out.shape == ref.shape
     torch.testing.assert_close(out.float(), ref, atol=0.1, rtol=0.05)
     assert (out.float() - ref).abs().mean() < 0.02
+
+
+def test_mlp_row_blocks_in_cpu_inference_equal_the_whole_tensor():
+    """Without gradients the MLP runs in blocks of INFERENCE_ROWS rows: same result, any row count."""
+    from moro.model.dstformer import INFERENCE_ROWS, Mlp
+
+    torch.manual_seed(1)
+    mlp = Mlp(16).eval()
+    for shape in [(1, 3, 5, 16), (2, 37, 29, 16), (1, INFERENCE_ROWS, 1, 16)]:
+        x = torch.randn(shape)
+        whole = mlp(x)  # gradients on: one pass over the whole tensor
+        with torch.no_grad():
+            blocks = mlp(x)
+        assert blocks.shape == whole.shape and not blocks.requires_grad
+        torch.testing.assert_close(blocks, whole.detach(), rtol=1e-5, atol=1e-6)
+    assert 2 * 37 * 29 > INFERENCE_ROWS  # the second shape really is split

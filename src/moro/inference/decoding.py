@@ -36,6 +36,7 @@ __all__ = [
     "StepOutput",
     "DecodeResult",
     "masked_schedule",
+    "top1",
     "iterative_decode",
     "model_step",
     "decode_clip",
@@ -57,11 +58,24 @@ class DecodingConfig:
 
 
 class StepOutput(NamedTuple):
-    """What one network pass gives the loop."""
+    """What one network pass gives the loop: the logits, or their top-1 (code, softmax probability)."""
 
-    logits: torch.Tensor  # (b, t, n, k) pose-token logits
+    logits: torch.Tensor | None  # (b, t, n, k) pose-token logits, or None when ``top`` is given
     traj: torch.Tensor  # (b, t, 9) refined camera trajectory [6D, t (m)]
     contact_logits: torch.Tensor | None = None  # (b, t, 4) foot-contact logits, if the network has them
+    # ((b, t, n) float32 probability, (b, t, n) int64 code) of the top-1 class, needed at the
+    # still-masked positions only (the loop ignores the others): lets a step score only those
+    top: tuple[torch.Tensor, torch.Tensor] | None = None
+
+
+def top1(logits: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+    """(..., k) logits -> ((...) float32 softmax probability of the top class, (...) int64 its index).
+
+    ``exp(max - logsumexp)`` equals ``softmax(logits).max()`` without writing the (..., k) softmax.
+    """
+    logits = logits.detach().float()
+    best, pred = logits.max(dim=-1)
+    return torch.exp(best - torch.logsumexp(logits, dim=-1)), pred
 
 
 @dataclass
@@ -123,9 +137,15 @@ def iterative_decode(
     traj, contact = init_traj, None
     for k in range(1, iterations + 1):
         out = step(ids.view(b, t, num_tokens), traj)
-        if tuple(out.logits.shape[:3]) != (b, t, num_tokens) or out.logits.shape[-1] != mask_id:
-            raise ValueError(f"step returned logits {tuple(out.logits.shape)}; expected ({b}, {t}, {num_tokens}, {mask_id})")
-        prob, pred = out.logits.detach().float().softmax(dim=-1).max(dim=-1)  # (b, t, n) each
+        if out.top is not None:
+            prob, pred = out.top
+            if tuple(prob.shape) != (b, t, num_tokens) or tuple(pred.shape) != (b, t, num_tokens):
+                raise ValueError(f"step returned top-1 of shapes {tuple(prob.shape)}, {tuple(pred.shape)}; "
+                                 f"expected ({b}, {t}, {num_tokens}) each")
+        else:
+            if tuple(out.logits.shape[:3]) != (b, t, num_tokens) or out.logits.shape[-1] != mask_id:
+                raise ValueError(f"step returned logits {tuple(out.logits.shape)}; expected ({b}, {t}, {num_tokens}, {mask_id})")
+            prob, pred = top1(out.logits)  # (b, t, n) each
         prob, pred = prob.reshape(b, num_positions), pred.reshape(b, num_positions)
         # Fixed positions are "infinitely confident": they sort last and are never re-masked.
         score = torch.where(masked, prob, torch.full_like(prob, math.inf))
@@ -153,9 +173,22 @@ def model_step(model, image, motion_prior: bool = True) -> Callable[[torch.Tenso
             pass gives the same logits, and the result is their per-position argmax.
     """
 
+    n = model.config.tokens.num_tokens
+
     def step(ids: torch.Tensor, traj: torch.Tensor) -> StepOutput:
-        out = model(ids, model.canonical_input(traj), image) if motion_prior else model(None, None, image)
-        return StepOutput(out.decoder.logits, out.decoder.traj, out.decoder.contact_logits)
+        # no pose heads in the network pass: the motion encoder's logits are a training target only,
+        # and the decoder's are needed at the still-masked slots alone (fixed slots never change)
+        if motion_prior:
+            out = model(ids, model.canonical_input(traj), image, pose_logits=False)
+        else:
+            out = model(None, None, image, pose_logits=False)
+        masked = ids == model.mask_id  # (b, t, n)
+        prob = torch.zeros(ids.shape, dtype=torch.float32, device=ids.device)
+        pred = torch.zeros(ids.shape, dtype=torch.long, device=ids.device)
+        if bool(masked.any()):
+            p, c = top1(model.decoder.d_pose_regressor(out.decoder.features[:, :, :n][masked]))
+            prob[masked], pred[masked] = p, c
+        return StepOutput(None, out.decoder.traj, out.decoder.contact_logits, top=(prob, pred))
 
     return step
 

@@ -39,7 +39,7 @@ __all__ = ["DecoderOutput", "FusionDecoder"]
 
 class DecoderOutput(NamedTuple):
     features: torch.Tensor  # (b, t, n + p + 2, d) last-layer features
-    logits: torch.Tensor  # (b, t, n, k) refined pose-token logits
+    logits: torch.Tensor | None  # (b, t, n, k) refined pose-token logits (None with pose_logits=False)
     traj: torch.Tensor  # (b, t, 9) refined camera trajectory [6D, t (m)]
     contact_logits: torch.Tensor  # (b, t, 4) foot-contact logits
 
@@ -97,6 +97,7 @@ class FusionDecoder(nn.Module):
         patch_features: torch.Tensor,
         coarse_traj: torch.Tensor,
         motion_features: torch.Tensor | None = None,
+        pose_logits: bool = True,
     ) -> DecoderOutput:
         """Decode one batch of clips.
 
@@ -105,6 +106,8 @@ class FusionDecoder(nn.Module):
             coarse_traj: (b, t, 9) coarse camera trajectory ``[6D, t (m)]``.
             motion_features: (b, t, n + 1, d) motion-encoder features (n pose slots, then the
                 trajectory slot), or None for zeros (no motion encoder, e.g. image pretraining).
+            pose_logits: False skips the pose head (``logits`` None): the decoding loop applies
+                ``d_pose_regressor`` to the still-masked slots of ``features`` alone.
         Returns:
             :class:`DecoderOutput`.
         """
@@ -123,7 +126,7 @@ class FusionDecoder(nn.Module):
         x = self.d_transformer(x + self.position_encoding(p))  # (b, t, n + p + 2, d)
         return DecoderOutput(
             features=x,
-            logits=self.d_pose_regressor(x[:, :, :n]),
+            logits=self.d_pose_regressor(x[:, :, :n]) if pose_logits else None,
             traj=self.d_traj_regressor(x[:, :, -1]),
             contact_logits=self.d_contact_regressor(x[:, :, -2]),
         )

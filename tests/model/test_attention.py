@@ -72,6 +72,23 @@ def test_banded_attention_memory_is_linear_in_length(monkeypatch):
     assert seen and all(nq <= window and nk <= 3 * window for nq, nk in seen)
 
 
+@pytest.mark.parametrize("length", [65, 70, 97, 301])
+@pytest.mark.parametrize("window", [0, 1, 3, 16, 40])
+def test_cpu_inference_query_blocks_equal_the_reference(length, window, monkeypatch):
+    """Without gradients on a CPU, sequences over 2 blocks take the matmul query blocks (no fused
+    SDPA call, no (l, l) scores): the reference result to float64 rounding."""
+    assert length > 2 * attn_mod.INFERENCE_QUERY_BLOCK
+    calls = []
+    real = F.scaled_dot_product_attention
+    monkeypatch.setattr(attn_mod.F, "scaled_dot_product_attention", lambda *a, **kw: calls.append(1) or real(*a, **kw))
+    g = torch.Generator().manual_seed(length + window)
+    q, k, v = (torch.randn(2, 3, length, 8, generator=g, dtype=torch.float64) for _ in range(3))
+    with torch.no_grad():
+        out = banded_attention(q, k, v, window)
+    assert not calls
+    torch.testing.assert_close(out, banded_attention_reference(q, k, v, window), atol=1e-12, rtol=0)
+
+
 def test_rope_rotates_a_known_vector_by_hand_computed_angles():
     dh, base, pos = 4, 10000.0, 3
     rope = RotaryEmbedding(dh, base)

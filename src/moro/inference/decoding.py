@@ -16,8 +16,10 @@ With N = t n token positions of a clip (t frames, n token slots) and K iteration
 Greedy top-1 (no sampling) makes decoding deterministic for a given input; ties in confidence
 are broken by position (the lower flat index ``(frame, slot)`` counts as less confident).
 The image features are computed once by the caller and reused by all K passes. A pass is any
-function ``step(ids, traj) -> StepOutput`` (:func:`model_step` wraps a MoRo), so tests can
-drive the loop with fake logits.
+function ``step(ids, traj, masked) -> StepOutput`` (:func:`model_step` wraps a MoRo), so tests can
+drive the loop with fake logits; ``masked`` (b, m) lists the flat positions still masked before
+the pass (ascending), so a step may score those alone (the loop's shapes never depend on values:
+it also runs on ``meta`` tensors, which the FLOP count of ``moro bench speed`` uses).
 
 Shape letters: b clips, t frames, n token slots, k codes. Trajectories are absolute camera
 trajectories ``[6D (first two rows of R), t (m)]`` (b, t, 9); the MoRo step canonicalises them.
@@ -63,8 +65,8 @@ class StepOutput(NamedTuple):
     logits: torch.Tensor | None  # (b, t, n, k) pose-token logits, or None when ``top`` is given
     traj: torch.Tensor  # (b, t, 9) refined camera trajectory [6D, t (m)]
     contact_logits: torch.Tensor | None = None  # (b, t, 4) foot-contact logits, if the network has them
-    # ((b, t, n) float32 probability, (b, t, n) int64 code) of the top-1 class, needed at the
-    # still-masked positions only (the loop ignores the others): lets a step score only those
+    # ((b, m) float32 probability, (b, m) int64 code) of the top-1 class at the still-masked
+    # positions ``masked`` (b, m) the step was given, in that order: lets a step score only those
     top: tuple[torch.Tensor, torch.Tensor] | None = None
 
 
@@ -113,9 +115,10 @@ def iterative_decode(
     """Run the K-pass loop of the module docstring.
 
     Args:
-        step: ``step(ids (b, t, n) int64 with [MASK] = mask_id, traj (b, t, 9)) -> StepOutput``;
-            called exactly ``iterations`` times. Its logits must have ``k = mask_id`` classes
-            ([MASK] is never a class).
+        step: ``step(ids (b, t, n) int64 with [MASK] = mask_id, traj (b, t, 9), masked (b, m) int64
+            flat positions ``frame * n + slot`` still masked, ascending) -> StepOutput``; called
+            exactly ``iterations`` times. Its logits must have ``k = mask_id`` classes ([MASK] is
+            never a class); or it gives ``top`` at the ``masked`` positions alone.
         init_traj: (b, t, 9) trajectory fed to the first pass (the image encoder's coarse one).
         num_tokens: n token slots per frame.
         mask_id: id of [MASK] (= number of codes k).
@@ -133,30 +136,30 @@ def iterative_decode(
     ids = torch.full((b, num_positions), mask_id, dtype=torch.long, device=device)
     confidence = torch.zeros(b, num_positions, dtype=torch.float32, device=device)
     fixed_at = torch.zeros(b, num_positions, dtype=torch.long, device=device)
-    masked = torch.ones(b, num_positions, dtype=torch.bool, device=device)
+    masked = torch.arange(num_positions, device=device).expand(b, -1)  # (b, m) still-masked positions, ascending
     traj, contact = init_traj, None
     for k in range(1, iterations + 1):
-        out = step(ids.view(b, t, num_tokens), traj)
+        m = masked.shape[1]
+        out = step(ids.view(b, t, num_tokens), traj, masked)
         if out.top is not None:
-            prob, pred = out.top
-            if tuple(prob.shape) != (b, t, num_tokens) or tuple(pred.shape) != (b, t, num_tokens):
+            prob, pred = out.top  # (b, m) each, at the masked positions
+            if tuple(prob.shape) != (b, m) or tuple(pred.shape) != (b, m):
                 raise ValueError(f"step returned top-1 of shapes {tuple(prob.shape)}, {tuple(pred.shape)}; "
-                                 f"expected ({b}, {t}, {num_tokens}) each")
+                                 f"expected ({b}, {m}) each (one per still-masked position)")
         else:
             if tuple(out.logits.shape[:3]) != (b, t, num_tokens) or out.logits.shape[-1] != mask_id:
                 raise ValueError(f"step returned logits {tuple(out.logits.shape)}; expected ({b}, {t}, {num_tokens}, {mask_id})")
             prob, pred = top1(out.logits)  # (b, t, n) each
-        prob, pred = prob.reshape(b, num_positions), pred.reshape(b, num_positions)
-        # Fixed positions are "infinitely confident": they sort last and are never re-masked.
-        score = torch.where(masked, prob, torch.full_like(prob, math.inf))
-        order = torch.argsort(score, dim=1, stable=True)  # ascending; ties -> lower index first
-        still = torch.zeros_like(masked)
-        still.scatter_(1, order[:, : schedule[k]], True)
-        newly = masked & ~still
-        ids = torch.where(newly, pred, ids)
-        confidence = torch.where(newly, prob, confidence)
-        fixed_at = torch.where(newly, torch.full_like(fixed_at, k), fixed_at)
-        masked = still
+            prob, pred = prob.reshape(b, -1).gather(1, masked), pred.reshape(b, -1).gather(1, masked)
+        # the m_k least confident stay masked; fixed positions never come back. ``masked`` is
+        # ascending, so the stable sort breaks ties in confidence by the lower flat position
+        order = torch.argsort(prob.float(), dim=1, stable=True)
+        keep, fix = order[:, : schedule[k]], order[:, schedule[k] :]
+        newly = masked.gather(1, fix)
+        ids = ids.scatter(1, newly, pred.gather(1, fix))
+        confidence = confidence.scatter(1, newly, prob.float().gather(1, fix))
+        fixed_at = fixed_at.scatter(1, newly, torch.full_like(newly, k))
+        masked = masked.gather(1, keep).sort(dim=1).values
         traj, contact = out.traj.detach(), (None if out.contact_logits is None else out.contact_logits.detach())
     shape = (b, t, num_tokens)
     return DecodeResult(ids.view(shape), confidence.view(shape), fixed_at.view(shape), traj, contact, schedule)
@@ -175,20 +178,18 @@ def model_step(model, image, motion_prior: bool = True) -> Callable[[torch.Tenso
 
     n = model.config.tokens.num_tokens
 
-    def step(ids: torch.Tensor, traj: torch.Tensor) -> StepOutput:
+    def step(ids: torch.Tensor, traj: torch.Tensor, masked: torch.Tensor) -> StepOutput:
         # no pose heads in the network pass: the motion encoder's logits are a training target only,
         # and the decoder's are needed at the still-masked slots alone (fixed slots never change)
         if motion_prior:
             out = model(ids, model.canonical_input(traj), image, pose_logits=False)
         else:
             out = model(None, None, image, pose_logits=False)
-        masked = ids == model.mask_id  # (b, t, n)
-        prob = torch.zeros(ids.shape, dtype=torch.float32, device=ids.device)
-        pred = torch.zeros(ids.shape, dtype=torch.long, device=ids.device)
-        if bool(masked.any()):
-            p, c = top1(model.decoder.d_pose_regressor(out.decoder.features[:, :, :n][masked]))
-            prob[masked], pred[masked] = p, c
-        return StepOutput(None, out.decoder.traj, out.decoder.contact_logits, top=(prob, pred))
+        feats = out.decoder.features[:, :, :n]  # (b, t, n, d)
+        b, d = feats.shape[0], feats.shape[-1]
+        at = feats.reshape(b, -1, d).gather(1, masked.unsqueeze(-1).expand(-1, -1, d))  # (b, m, d)
+        return StepOutput(None, out.decoder.traj, out.decoder.contact_logits,
+                          top=top1(model.decoder.d_pose_regressor(at)))
 
     return step
 

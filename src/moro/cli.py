@@ -232,6 +232,9 @@ def _route(argv: list[str]) -> argparse.Namespace:
 
 
 def main(argv: list[str] | None = None) -> int:
+    from moro.allocator import tune_allocator
+
+    tune_allocator()  # before torch's first allocation (moro.allocator)
     args = _route(sys.argv[1:] if argv is None else list(argv))
     logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
     try:

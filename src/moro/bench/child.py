@@ -16,6 +16,9 @@ def main(argv: list[str] | None = None) -> int:
         print("usage: python -m moro.bench.child '<json spec>'", file=sys.stderr)
         return 2
     logging.basicConfig(level=logging.WARNING)
+    from moro.allocator import tune_allocator
+
+    tune_allocator()  # as in the `moro` command, before torch allocates
     from moro.bench.speed import measure
 
     print(json.dumps(measure(json.loads(args[0]))), flush=True)

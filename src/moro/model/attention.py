@@ -162,7 +162,9 @@ def banded_attention(
     Queries are split into ``ceil(l / chunk)`` blocks; block m (queries ``m c .. m c + c - 1``)
     attends to keys ``m c - window .. m c + c - 1 + window`` (zero-padded outside ``0 .. l-1`` and
     masked). Sequences of at most ``max(chunk + 2 window, FULL_BLOCK_MAX)`` positions take one
-    masked (l, l) call instead (faster on CPUs and GPUs; fused kernels keep the scores unstored). Equal to
+    masked (l, l) call instead (faster on CPUs and GPUs; fused kernels keep the scores unstored),
+    except in CPU inference (no gradient), where sequences over ``2 INFERENCE_QUERY_BLOCK`` take
+    blocks of that many queries with plain matmuls (faster there). Equal to
     :func:`banded_attention_reference` up to float rounding.
 
     Args:
@@ -225,7 +227,7 @@ def _query_blocks_inference(q: torch.Tensor, k: torch.Tensor, v: torch.Tensor, w
     scale = q.shape[-1] ** -0.5
     for a in range(0, length, block):
         e = min(length, a + block)
-        lo, hi = max(0, a - window), min(length, e - 1 + window + 1)
+        lo, hi = max(0, a - window), min(length, e + window)  # keys of rows a .. e - 1
         i = torch.arange(a, e, device=q.device)[:, None]
         j = torch.arange(lo, hi, device=q.device)[None, :]
         scores = torch.matmul(q[..., a:e, :] * scale, k[..., lo:hi, :].transpose(-1, -2))

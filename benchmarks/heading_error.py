@@ -11,6 +11,14 @@ Prints: MPJPE and the rotation-aligned error (mm); the rotation angle's quartile
 and of MPJPE in angle bands; the mean |axis| of rotations over 30 deg (camera x, y, z; y is vertical);
 the circular standard deviation of the predicted and the true facing yaw (a small predicted one: the
 network gives nearly one heading to every frame) and the size of the yaw error.
+
+With the ground truth's visibility it also splits the error by occlusion (every figure of a row is
+measured on its own predictions; run it for ``--row moro`` and ``--row per-frame`` to compare):
+MPJPE-occ with and without the rotation aligned (the rotation fitted on all 22 joints: what is left
+is the local pose); the rotation angle by the share of the frame's 22 joints hidden; the lengths of
+the runs of frames with at least ``--hidden`` of their joints hidden; and an oracle that gives each
+such frame the facing yaw of the nearest frame below that share (the ground truth picks the frames;
+the yaw is the prediction's own): how far holding the last seen heading through an occlusion goes.
 """
 
 from __future__ import annotations
@@ -44,30 +52,71 @@ def circular_std(deg: np.ndarray) -> float:
     return float(np.degrees(np.sqrt(-2.0 * np.log(max(r, 1e-12)))))
 
 
+def rot_y(rad: float) -> np.ndarray:
+    """(3, 3) rotation about the camera's vertical (y) axis that adds ``rad`` to :func:`facing_yaw` (in radians)."""
+    c, s = np.cos(rad), np.sin(rad)
+    return np.array([[c, 0.0, s], [0.0, 1.0, 0.0], [-s, 0.0, c]])
+
+
+def hidden_runs(hidden: np.ndarray) -> list[int]:
+    """Lengths of the runs of consecutive True frames of a (t,) bool array, in order."""
+    runs, n = [], 0
+    for h in np.asarray(hidden, dtype=bool):
+        if h:
+            n += 1
+        elif n:
+            runs.append(n)
+            n = 0
+    return runs + ([n] if n else [])
+
+
+def hold_heading(joints: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+    """Pelvis-aligned joints (t, j, 3) whose ``hidden`` (t,) frames are turned about the vertical axis to the
+    facing yaw of the nearest frame that is not hidden (ties: the earlier one); unchanged if all are hidden."""
+    out = joints.copy()
+    seen = np.flatnonzero(~np.asarray(hidden, dtype=bool))
+    if len(seen) == 0:
+        return out
+    for t in np.flatnonzero(hidden):
+        s = seen[np.argmin(np.abs(seen - t))]
+        out[t] = joints[t] @ rot_y(np.radians(facing_yaw(joints[s]) - facing_yaw(joints[t]))).T
+    return out
+
+
 def main() -> None:
     ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", type=Path, help="the --results folder of `moro bench accuracy`")
     ap.add_argument("--row", default="moro")
     ap.add_argument("--half", default="occ", choices=["occ", "clean"])
     ap.add_argument("--bench", type=Path, default=Path("/work/data/synth/bench"))
+    ap.add_argument("--hidden", type=float, default=0.6, help="share of hidden joints that makes a frame 'hidden'")
     args = ap.parse_args()
     files = sorted(glob.glob(str(args.results / "accuracy-work" / "pred" / args.half / args.row / "*.npz")))
     if not files:
         raise SystemExit(f"no predictions under {args.results}/accuracy-work/pred/{args.half}/{args.row}/")
     ang, err, err_rot, axes, yaw_p, yaw_g = [], [], [], [], [], []
+    occ, frac, err_j, err_rot_j, err_hold_j, runs = [], [], [], [], [], []
     for f in files:
         seq = Path(f).stem
         pred = np.load(f)["joints_cam"]
-        gt = np.load(args.bench / args.half / seq / "labels.npz")["joints_cam"][: len(pred)]
+        labels = np.load(args.bench / args.half / seq / "labels.npz")
+        gt, vis = labels["joints_cam"][: len(pred)], labels["visibility"][: len(pred)].astype(bool)
         pred = pred - pred[:, PELVIS].mean(1, keepdims=True)
         gt = gt - gt[:, PELVIS].mean(1, keepdims=True)
+        hidden = (~vis).mean(1) >= args.hidden
+        occ.append(~vis)
+        frac.append((~vis).mean(1))
+        runs += hidden_runs(hidden)
+        err_j.append(1000 * np.linalg.norm(pred - gt, axis=-1))
+        err_hold_j.append(1000 * np.linalg.norm(hold_heading(pred, hidden) - gt, axis=-1))
         for p, g in zip(pred, gt):
             r = kabsch(p, g)
             ang.append(np.degrees(np.arccos(np.clip((np.trace(r) - 1) / 2, -1, 1))))
             ax = np.array([r[2, 1] - r[1, 2], r[0, 2] - r[2, 0], r[1, 0] - r[0, 1]])
             axes.append(np.abs(ax) / (np.linalg.norm(ax) + 1e-12))
             err.append(1000 * np.linalg.norm(p - g, axis=1).mean())
-            err_rot.append(1000 * np.linalg.norm(p @ r.T - g, axis=1).mean())
+            err_rot_j.append(1000 * np.linalg.norm(p @ r.T - g, axis=1))
+            err_rot.append(err_rot_j[-1].mean())
             yaw_p.append(facing_yaw(p))
             yaw_g.append(facing_yaw(g))
     ang, err, err_rot, axes = map(np.asarray, (ang, err, err_rot, axes))
@@ -82,6 +131,24 @@ def main() -> None:
     d = (yaw_p - yaw_g + 180) % 360 - 180
     print(f"facing yaw circular std: predicted {circular_std(yaw_p):.1f} deg, true {circular_std(yaw_g):.1f} deg; "
           f"|yaw error| median {np.median(np.abs(d)):.1f} deg, over 90 deg on {100 * np.mean(np.abs(d) > 90):.1f} % of frames")
+    occ, frac, runs = np.concatenate(occ), np.concatenate(frac), np.asarray(runs)
+    e, er, eh = np.concatenate(err_j), np.stack(err_rot_j), np.concatenate(err_hold_j)
+    if not occ.any():
+        print("no hidden joints in these frames: no occlusion split")
+        return
+    print(f"MPJPE-occ {e[occ].mean():.1f} mm, rotation-aligned {er[occ].mean():.1f} mm "
+          f"(visible joints: {e[~occ].mean():.1f} / {er[~occ].mean():.1f} mm)")
+    for lo, hi in ((0.0, 0.2), (0.2, 0.4), (0.4, 0.6), (0.6, 1.01)):
+        m = (frac >= lo) & (frac < hi)
+        if m.any():
+            print(f"  {lo:.1f}-{min(hi, 1.0):.1f} of the joints hidden: {100 * m.mean():5.1f} % of frames, rotation angle "
+                  f"median {np.median(ang[m]):5.1f} deg, over 90 deg on {100 * np.mean(ang[m] > 90):5.1f} %")
+    if len(runs):
+        print(f"runs of frames with >= {args.hidden:.0%} of the joints hidden: {len(runs)}, length quartiles "
+              f"{np.percentile(runs, [25, 50, 75]).round(1)} frames; {100 * runs[runs > 32].sum() / runs.sum():.1f} % of "
+              f"those frames lie in runs over 32 frames")
+    print(f"oracle heading hold (those frames take the facing yaw of the nearest other frame): MPJPE-occ "
+          f"{eh[occ].mean():.1f} mm, MPJPE-all {eh.mean():.1f} mm")
 
 
 if __name__ == "__main__":

@@ -41,3 +41,29 @@ def test_facing_yaw_turns_with_the_body(skeleton):
 def test_circular_std_wraps_around():
     assert heading.circular_std(np.array([179.0, -179.0])) == pytest.approx(1.0, abs=1e-3)
     assert heading.circular_std(np.array([10.0, 10.0, 10.0])) == pytest.approx(0.0, abs=1e-3)
+
+
+def test_hidden_runs():
+    assert heading.hidden_runs(np.array([1, 1, 0, 0, 1, 0, 1, 1, 1], dtype=bool)) == [2, 1, 3]
+    assert heading.hidden_runs(np.zeros(4, dtype=bool)) == []
+    assert heading.hidden_runs(np.ones(3, dtype=bool)) == [3]
+
+
+def test_rot_y_adds_to_the_facing_yaw(skeleton):
+    turned = skeleton @ heading.rot_y(np.radians(40.0)).T
+    d = heading.facing_yaw(turned) - heading.facing_yaw(skeleton)
+    assert (d - 40.0 + 180) % 360 - 180 == pytest.approx(0.0, abs=1e-9)
+
+
+def test_hold_heading_turns_hidden_frames_to_the_nearest_seen_heading(skeleton):
+    """Frames 2..4 hidden and turned away: each gets back the yaw of its nearest seen frame (1 or 5), whose
+    headings differ; seen frames are untouched, and with every frame hidden nothing changes."""
+    yaws = [0.0, 0.0, 120.0, -150.0, 60.0, 30.0, 30.0]
+    seq = np.stack([skeleton @ _yaw(y).T for y in yaws])
+    hidden = np.array([0, 0, 1, 1, 1, 0, 0], dtype=bool)
+    held = heading.hold_heading(seq, hidden)
+    got = [heading.facing_yaw(j) - heading.facing_yaw(skeleton) for j in held]
+    want = [0.0, 0.0, 0.0, 0.0, 30.0, 30.0, 30.0]  # frame 3 is as near to 1 as to 5: the earlier one
+    assert np.allclose((np.array(got) - want + 180) % 360 - 180, 0.0, atol=1e-9)
+    np.testing.assert_array_equal(held[~hidden], seq[~hidden])
+    np.testing.assert_array_equal(heading.hold_heading(seq, np.ones(7, dtype=bool)), seq)

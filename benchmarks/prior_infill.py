@@ -10,7 +10,8 @@ Scored on the span frames: the root-relative error of the 22 joints of the decod
 joints, for
 
 =============  ======================================================================================
-tokens         the ground-truth tokens of the span (the tokenizer's own error: the floor)
+tokenizer      the ground-truth tokens of the span through the tokenizer decoder alone (no smoother)
+tokens         the ground-truth tokens of the span through smoother and decoder (the floor of the fills)
 prior K=1/K    the motion encoder's fill, one pass / ``--passes`` passes
 hold           every span frame takes the tokens of the last frame before the span
 blend          the joints of the span blend linearly between the two frames around it
@@ -20,7 +21,8 @@ A prior worth its name beats ``hold`` and ``blend``: that is what an occluded st
 
     python benchmarks/prior_infill.py [--checkpoint M] [--sequences 6] [--span 16] [--clip 64]
 
-Last line: ``prior_infill_mm=<prior K> hold_mm=<hold> blend_mm=<blend> tokens_mm=<tokens>``.
+Last line: ``prior_infill_mm=<prior K> hold_mm=<hold> blend_mm=<blend> tokens_mm=<tokens>
+tokenizer_mm=<tokenizer>``.
 """
 
 from __future__ import annotations
@@ -35,7 +37,7 @@ import torch
 
 from moro.inference.decoding import masked_schedule
 
-ROWS = ("tokens", "prior K=1", "prior K", "hold", "blend")
+ROWS = ("tokenizer", "tokens", "prior K=1", "prior K", "hold", "blend")
 
 
 def fill_span(logits: Callable[[torch.Tensor], torch.Tensor], ids: torch.Tensor, span: slice, mask_id: int,
@@ -126,6 +128,7 @@ def main() -> None:
 
                 hold = ids.clone()
                 hold[span] = ids[a0 - 1]
+                errs["tokenizer"].append(err(body.joints22(model.tokenizer.decode_codes(ids))))
                 errs["tokens"].append(err(joints(ids)))
                 errs["prior K=1"].append(err(joints(fill_span(logits, ids, span, model.mask_id, 1))))
                 errs["prior K"].append(err(joints(fill_span(logits, ids, span, model.mask_id, args.passes))))
@@ -141,7 +144,8 @@ def main() -> None:
     if not math.isfinite(np.mean(errs["prior K"])):
         raise SystemExit("no clip was scored")
     print(f"prior_infill_mm={np.mean(errs['prior K']):.1f} hold_mm={np.mean(errs['hold']):.1f} "
-          f"blend_mm={np.mean(errs['blend']):.1f} tokens_mm={np.mean(errs['tokens']):.1f}")
+          f"blend_mm={np.mean(errs['blend']):.1f} tokens_mm={np.mean(errs['tokens']):.1f} "
+          f"tokenizer_mm={np.mean(errs['tokenizer']):.1f}")
 
 
 if __name__ == "__main__":

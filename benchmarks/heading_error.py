@@ -16,9 +16,11 @@ With the ground truth's visibility it also splits the error by occlusion (every 
 measured on its own predictions; run it for ``--row moro`` and ``--row per-frame`` to compare):
 MPJPE-occ with and without the rotation aligned (the rotation fitted on all 22 joints: what is left
 is the local pose); the rotation angle by the share of the frame's 22 joints hidden; the lengths of
-the runs of frames with at least ``--hidden`` of their joints hidden; and an oracle that gives each
-such frame the facing yaw of the nearest frame below that share (the ground truth picks the frames;
-the yaw is the prediction's own): how far holding the last seen heading through an occlusion goes.
+the runs of frames with at least ``--hidden`` of their joints hidden; and oracles (the ground truth
+picks those frames) that turn each of them about the vertical to another facing yaw (:data:`ORACLES`):
+the prediction's own yaw of the nearest frame below that share (hold) or interpolated across the run;
+the true yaw interpolated across the run (what a heading right on the seen frames, carried through the
+occlusion, would give); the true yaw itself (the most any heading fix can give).
 """
 
 from __future__ import annotations
@@ -30,6 +32,12 @@ from pathlib import Path
 import numpy as np
 
 PELVIS = (1, 2)  # hips (metrics.md)
+ORACLES = {  # how the hidden frames' facing yaw is replaced (main's last lines)
+    "hold": "the prediction's own yaw of the nearest other frame (heading hold)",
+    "interp": "the prediction's own yaw interpolated from the frames around",
+    "true interp": "the true yaw interpolated from the frames around (a perfect heading where seen)",
+    "true": "the true yaw (the most any heading fix can give)",
+}
 NECK = 12
 
 
@@ -70,16 +78,36 @@ def hidden_runs(hidden: np.ndarray) -> list[int]:
     return runs + ([n] if n else [])
 
 
+def set_heading(joints: np.ndarray, yaw_deg: np.ndarray, frames: np.ndarray) -> np.ndarray:
+    """Pelvis-aligned joints (t, j, 3) whose ``frames`` (t,) bool are turned about the vertical axis so that
+    their :func:`facing_yaw` becomes ``yaw_deg`` (t,) degrees; the other frames unchanged."""
+    out = joints.copy()
+    for t in np.flatnonzero(frames):
+        out[t] = joints[t] @ rot_y(np.radians(yaw_deg[t] - facing_yaw(joints[t]))).T
+    return out
+
+
 def hold_heading(joints: np.ndarray, hidden: np.ndarray) -> np.ndarray:
     """Pelvis-aligned joints (t, j, 3) whose ``hidden`` (t,) frames are turned about the vertical axis to the
     facing yaw of the nearest frame that is not hidden (ties: the earlier one); unchanged if all are hidden."""
-    out = joints.copy()
-    seen = np.flatnonzero(~np.asarray(hidden, dtype=bool))
+    hidden = np.asarray(hidden, dtype=bool)
+    seen = np.flatnonzero(~hidden)
     if len(seen) == 0:
-        return out
-    for t in np.flatnonzero(hidden):
-        s = seen[np.argmin(np.abs(seen - t))]
-        out[t] = joints[t] @ rot_y(np.radians(facing_yaw(joints[s]) - facing_yaw(joints[t]))).T
+        return joints.copy()
+    yaw = np.array([facing_yaw(j) for j in joints])
+    near = seen[np.argmin(np.abs(seen[None] - np.arange(len(joints))[:, None]), axis=1)]
+    return set_heading(joints, yaw[near], hidden)
+
+
+def interpolated_yaw(yaw_deg: np.ndarray, hidden: np.ndarray) -> np.ndarray:
+    """(t,) degrees whose ``hidden`` frames take the yaw interpolated linearly (the shorter way round) between
+    the nearest frames on each side that are not hidden, held beyond the first / last of them; the other
+    frames keep theirs. All hidden: unchanged."""
+    hidden = np.asarray(hidden, dtype=bool)
+    seen = np.flatnonzero(~hidden)
+    out = np.asarray(yaw_deg, dtype=np.float64).copy()
+    if len(seen):
+        out[hidden] = np.interp(np.flatnonzero(hidden), seen, np.degrees(np.unwrap(np.radians(out[seen]))))
     return out
 
 
@@ -95,7 +123,8 @@ def main() -> None:
     if not files:
         raise SystemExit(f"no predictions under {args.results}/accuracy-work/pred/{args.half}/{args.row}/")
     ang, err, err_rot, axes, yaw_p, yaw_g = [], [], [], [], [], []
-    occ, frac, err_j, err_rot_j, err_hold_j, runs = [], [], [], [], [], []
+    occ, frac, err_j, err_rot_j, runs = [], [], [], [], []
+    oracles = {k: [] for k in ORACLES}
     for f in files:
         seq = Path(f).stem
         pred = np.load(f)["joints_cam"]
@@ -108,7 +137,12 @@ def main() -> None:
         frac.append((~vis).mean(1))
         runs += hidden_runs(hidden)
         err_j.append(1000 * np.linalg.norm(pred - gt, axis=-1))
-        err_hold_j.append(1000 * np.linalg.norm(hold_heading(pred, hidden) - gt, axis=-1))
+        own, true = np.array([facing_yaw(j) for j in pred]), np.array([facing_yaw(j) for j in gt])
+        turned = {"hold": hold_heading(pred, hidden), "interp": set_heading(pred, interpolated_yaw(own, hidden), hidden),
+                  "true interp": set_heading(pred, interpolated_yaw(true, hidden), hidden),
+                  "true": set_heading(pred, true, hidden)}
+        for k, j in turned.items():
+            oracles[k].append(1000 * np.linalg.norm(j - gt, axis=-1))
         for p, g in zip(pred, gt):
             r = kabsch(p, g)
             ang.append(np.degrees(np.arccos(np.clip((np.trace(r) - 1) / 2, -1, 1))))
@@ -132,7 +166,7 @@ def main() -> None:
     print(f"facing yaw circular std: predicted {circular_std(yaw_p):.1f} deg, true {circular_std(yaw_g):.1f} deg; "
           f"|yaw error| median {np.median(np.abs(d)):.1f} deg, over 90 deg on {100 * np.mean(np.abs(d) > 90):.1f} % of frames")
     occ, frac, runs = np.concatenate(occ), np.concatenate(frac), np.asarray(runs)
-    e, er, eh = np.concatenate(err_j), np.stack(err_rot_j), np.concatenate(err_hold_j)
+    e, er = np.concatenate(err_j), np.stack(err_rot_j)
     if not occ.any():
         print("no hidden joints in these frames: no occlusion split")
         return
@@ -147,9 +181,10 @@ def main() -> None:
         print(f"runs of frames with >= {args.hidden:.0%} of the joints hidden: {len(runs)}, length quartiles "
               f"{np.percentile(runs, [25, 50, 75]).round(1)} frames; {100 * runs[runs > 32].sum() / runs.sum():.1f} % of "
               f"those frames lie in runs over 32 frames")
-    print(f"oracle heading hold (those frames take the facing yaw of the nearest other frame): MPJPE-occ "
-          f"{eh[occ].mean():.1f} mm, MPJPE-all {eh.mean():.1f} mm")
-
+    print(f"oracles: the frames with >= {args.hidden:.0%} of the joints hidden (picked by the ground truth) turned to")
+    for k, what in ORACLES.items():
+        eo = np.concatenate(oracles[k])
+        print(f"  {what}: MPJPE-occ {eo[occ].mean():.1f} mm, MPJPE-all {eo.mean():.1f} mm")
 
 if __name__ == "__main__":
     main()

@@ -67,3 +67,31 @@ def test_hold_heading_turns_hidden_frames_to_the_nearest_seen_heading(skeleton):
     assert np.allclose((np.array(got) - want + 180) % 360 - 180, 0.0, atol=1e-9)
     np.testing.assert_array_equal(held[~hidden], seq[~hidden])
     np.testing.assert_array_equal(heading.hold_heading(seq, np.ones(7, dtype=bool)), seq)
+
+
+def test_set_heading_gives_each_chosen_frame_the_asked_yaw(skeleton):
+    """Chosen frames end at the asked facing yaw with their shape kept (a rotation about the vertical);
+    the others are untouched."""
+    seq = np.stack([skeleton @ _yaw(y).T for y in (10.0, -70.0, 170.0)])
+    frames = np.array([False, True, True])
+    out = heading.set_heading(seq, np.array([0.0, 45.0, -135.0]), frames)
+    got = np.array([heading.facing_yaw(j) for j in out])
+    want = np.array([heading.facing_yaw(seq[0]), 45.0, -135.0])
+    assert np.allclose((got - want + 180) % 360 - 180, 0.0, atol=1e-9)
+    np.testing.assert_array_equal(out[0], seq[0])
+    for a, b in zip(out[1:], seq[1:]):  # same pairwise distances: a rigid turn
+        da = np.linalg.norm(a[:, None] - a[None], axis=-1)
+        db = np.linalg.norm(b[:, None] - b[None], axis=-1)
+        np.testing.assert_allclose(da, db, atol=1e-12)
+        np.testing.assert_allclose(a[:, 1], b[:, 1], atol=1e-12)  # heights kept: the axis is vertical
+
+
+def test_interpolated_yaw_goes_the_short_way_round_and_holds_at_the_ends():
+    """170 -> -170 deg across three hidden frames passes through 180 (not 0); hidden frames before the first
+    seen one take its yaw; seen frames keep theirs; all hidden leaves the input as it is."""
+    yaw = np.array([5.0, 170.0, 0.0, 0.0, 0.0, -170.0, 33.0])
+    hidden = np.array([1, 0, 1, 1, 1, 0, 0], dtype=bool)
+    got = heading.interpolated_yaw(yaw, hidden)
+    want = np.array([170.0, 170.0, 175.0, 180.0, 185.0, -170.0, 33.0])
+    assert np.allclose((got - want + 180) % 360 - 180, 0.0, atol=1e-9)
+    np.testing.assert_array_equal(heading.interpolated_yaw(yaw, np.ones(7, dtype=bool)), yaw)

@@ -111,27 +111,43 @@ def interpolated_yaw(yaw_deg: np.ndarray, hidden: np.ndarray) -> np.ndarray:
     return out
 
 
-def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
+def results_parser(doc: str) -> argparse.ArgumentParser:
+    """The arguments shared by the scripts that read ``moro bench accuracy`` predictions."""
+    ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
     ap.add_argument("results", type=Path, help="the --results folder of `moro bench accuracy`")
     ap.add_argument("--row", default="moro")
     ap.add_argument("--half", default="occ", choices=["occ", "clean"])
     ap.add_argument("--bench", type=Path, default=Path("/work/data/synth/bench"))
     ap.add_argument("--hidden", type=float, default=0.6, help="share of hidden joints that makes a frame 'hidden'")
-    args = ap.parse_args()
+    return ap
+
+
+def prediction_files(args: argparse.Namespace) -> list[str]:
+    """The row's per-sequence prediction files, ``<results>/accuracy-work/pred/<half>/<row>/<sequence>.npz``."""
     files = sorted(glob.glob(str(args.results / "accuracy-work" / "pred" / args.half / args.row / "*.npz")))
     if not files:
-        raise SystemExit(f"no predictions under {args.results}/accuracy-work/pred/{args.half}/{args.row}/")
+        raise SystemExit(f"no predictions under {args.results}/accuracy-work/pred/{args.half}/{args.row}/: "
+                         f"run `moro bench accuracy --results {args.results}` with that row first")
+    return files
+
+
+def aligned_joints(pred_file: str, bench: Path, half: str) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """Pelvis-aligned predicted and true camera-frame joints (t, 22, 3), metres, and the visibility (t, 22) bool
+    of the bench sequence named by the prediction file."""
+    pred = np.load(pred_file)["joints_cam"]
+    labels = np.load(bench / half / Path(pred_file).stem / "labels.npz")
+    gt, vis = labels["joints_cam"][: len(pred)], labels["visibility"][: len(pred)].astype(bool)
+    return (pred - pred[:, PELVIS].mean(1, keepdims=True), gt - gt[:, PELVIS].mean(1, keepdims=True), vis)
+
+
+def main() -> None:
+    args = results_parser(__doc__).parse_args()
+    files = prediction_files(args)
     ang, err, err_rot, axes, yaw_p, yaw_g = [], [], [], [], [], []
     occ, frac, err_j, err_rot_j, runs = [], [], [], [], []
     oracles = {k: [] for k in ORACLES}
     for f in files:
-        seq = Path(f).stem
-        pred = np.load(f)["joints_cam"]
-        labels = np.load(args.bench / args.half / seq / "labels.npz")
-        gt, vis = labels["joints_cam"][: len(pred)], labels["visibility"][: len(pred)].astype(bool)
-        pred = pred - pred[:, PELVIS].mean(1, keepdims=True)
-        gt = gt - gt[:, PELVIS].mean(1, keepdims=True)
+        pred, gt, vis = aligned_joints(f, args.bench, args.half)
         hidden = (~vis).mean(1) >= args.hidden
         occ.append(~vis)
         frac.append((~vis).mean(1))

@@ -16,8 +16,6 @@ Last line: ``probe_auc=<AUC> probe_corr=<corr> best_mpjpe_occ=<mm> base_mpjpe_oc
 
 from __future__ import annotations
 
-import argparse
-import glob
 import importlib.util
 import tempfile
 from pathlib import Path
@@ -79,20 +77,13 @@ def features(model, root: Path, count: int) -> dict[str, tuple[np.ndarray, np.nd
 
 
 def main() -> None:
-    ap = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    ap.add_argument("results", type=Path, help="the --results folder of `moro bench accuracy`")
-    ap.add_argument("--row", default="moro")
-    ap.add_argument("--half", default="occ", choices=["occ", "clean"])
+    ap = heading.results_parser(__doc__)
     ap.add_argument("--checkpoint", default=None, help="tiny MoRo checkpoint whose backbone is probed (default: shipped)")
-    ap.add_argument("--bench", type=Path, default=Path("/work/data/synth/bench"))
     ap.add_argument("--val", type=Path, default=Path("/work/data/synth/val"))
     ap.add_argument("--val-sequences", type=int, default=16)
-    ap.add_argument("--hidden", type=float, default=0.6, help="share of hidden joints that makes a frame 'hidden'")
     ap.add_argument("--lam", type=float, default=1000.0, help="ridge weight")
     args = ap.parse_args()
-    files = sorted(glob.glob(str(args.results / "accuracy-work" / "pred" / args.half / args.row / "*.npz")))
-    if not files:
-        raise SystemExit(f"no predictions under {args.results}/accuracy-work/pred/{args.half}/{args.row}/")
+    files = heading.prediction_files(args)
 
     import torch
 
@@ -118,11 +109,7 @@ def main() -> None:
         name = Path(f).stem
         if name not in score:
             raise SystemExit(f"{f}: no bench sequence {name} among the probed ones")
-        pred = np.load(f)["joints_cam"]
-        labels = np.load(args.bench / args.half / name / "labels.npz")
-        gt, vis = labels["joints_cam"][: len(pred)], labels["visibility"][: len(pred)].astype(bool)
-        pred = pred - pred[:, heading.PELVIS].mean(1, keepdims=True)
-        gt = gt - gt[:, heading.PELVIS].mean(1, keepdims=True)
+        pred, gt, vis = heading.aligned_joints(f, args.bench, args.half)
         own = np.array([heading.facing_yaw(j) for j in pred])
         masks = {"base": np.zeros(len(pred), bool), "truth": (~vis).mean(1) >= args.hidden}
         masks.update({tau: score[name][: len(pred)] >= tau for tau in taus})

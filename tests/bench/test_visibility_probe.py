@@ -35,3 +35,14 @@ def test_ridge_recovers_a_linear_map_and_shrinks_with_weight():
     np.testing.assert_allclose(probe.ridge_predict(fit, x), y, atol=1e-9)
     flat = probe.ridge_predict(probe.ridge(x, y, 1e12), x)
     np.testing.assert_allclose(flat, y.mean(), atol=1e-6)
+
+
+def test_cross_fitted_picks_each_folds_tau_on_the_other_fold():
+    """Four sequences (folds: 0, 2 | 1, 3). tau a is best on fold 1 and b on fold 0, so fold 0 is scored
+    with a and fold 1 with b; the mean is over every error of the scored arrays (frame weighted)."""
+    errs = {
+        "a": [np.array([5.0, 5.0]), np.array([1.0]), np.array([7.0]), np.array([1.0])],
+        "b": [np.array([2.0, 2.0]), np.array([4.0]), np.array([2.0]), np.array([6.0])],
+    }
+    want = (5.0 + 5.0 + 7.0 + 4.0 + 6.0) / 5
+    assert probe.cross_fitted(errs, ("a", "b")) == pytest.approx(want)

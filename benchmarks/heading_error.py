@@ -32,13 +32,13 @@ from pathlib import Path
 import numpy as np
 
 PELVIS = (1, 2)  # hips (metrics.md)
+NECK = 12
 ORACLES = {  # how the hidden frames' facing yaw is replaced (main's last lines)
     "hold": "the prediction's own yaw of the nearest other frame (heading hold)",
     "interp": "the prediction's own yaw interpolated from the frames around",
     "true interp": "the true yaw interpolated from the frames around (a perfect heading where seen)",
     "true": "the true yaw (the most any heading fix can give)",
 }
-NECK = 12
 
 
 def kabsch(p: np.ndarray, g: np.ndarray) -> np.ndarray:
@@ -201,6 +201,7 @@ def main() -> None:
     for k, what in ORACLES.items():
         eo = np.concatenate(oracles[k])
         print(f"  {what}: MPJPE-occ {eo[occ].mean():.1f} mm, MPJPE-all {eo.mean():.1f} mm")
+
 
 if __name__ == "__main__":
     main()

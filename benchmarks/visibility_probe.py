@@ -143,5 +143,6 @@ def main() -> None:
     print(f"probe_auc={auc:.3f} probe_corr={corr:.3f} best_mpjpe_occ={best:.1f} heldout_mpjpe_occ={held:.1f} "
           f"base_mpjpe_occ={res['base']:.1f}")
 
+
 if __name__ == "__main__":
     main()

@@ -58,7 +58,7 @@ def _cmd_infer(args: argparse.Namespace) -> int:
 
     cfg = InferenceConfig(
         checkpoint=args.checkpoint, boxes=args.boxes, focal=args.focal, source_fps=args.source_fps,
-        decoding=DecodingConfig(args.iterations),
+        decoding=DecodingConfig(args.iterations, heading_carry=not args.no_heading_carry),
         windows=WindowConfig(args.window, args.overlap, args.drop),
         detector=DetectorConfig(kind=args.detector, yolo_weights=args.yolo_weights, every=args.detect_every),
         fit=FitConfig(chunk=args.fit_chunk, shape_frames=args.shape_frames),
@@ -171,6 +171,9 @@ def add_infer_command(sub) -> None:
     p.add_argument("--focal", type=float, default=None, metavar="F", help="focal length in pixels (default: image diagonal)")
     p.add_argument("--out", default=None, metavar="DIR", help="output folder (default: VIDEO-moro next to the input)")
     p.add_argument("--iterations", type=int, default=5, metavar="K", help="masked-decoding iterations (paper 5)")
+    p.add_argument("--no-heading-carry", action="store_true",
+                   help="keep every frame's own facing direction (default: carried through frames the checkpoint's "
+                        "visibility head calls hidden; moro.inference.heading)")
     p.add_argument("--save-vertices", action="store_true", help="also store the fitted mesh of every frame in motion.npz")
     p.add_argument("--source-fps", type=float, default=None, help="frame rate of an image folder (default 30)")
     p.add_argument("--detector", default="auto", choices=["auto", "hog", "yolo"], help="person detector without --boxes")

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import argparse
 import sys
+from pathlib import Path
 
 from moro.training.recipes import STAGES
 
@@ -80,6 +81,30 @@ def _cmd_train_all(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_visibility(args: argparse.Namespace) -> int:
+    import torch
+
+    from moro.inference.loading import load_model, resolve_body
+    from moro.training.visibility import VisibilityFitConfig, VisibilityFitError, fit_visibility_head, write_with_head
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    model = load_model(args.checkpoint)
+    body = resolve_body(model)
+    cfg = VisibilityFitConfig(data=args.data, val=args.val_data, sequences=args.sequences,
+                              val_sequences=args.val_sequences, lam=args.lam)
+    try:
+        head = fit_visibility_head(model, body, cfg)
+    except VisibilityFitError as e:
+        print(f"moro train visibility: {e}", file=sys.stderr)
+        return 2
+    write_with_head(args.checkpoint, args.out, head)
+    r = head.record
+    print(f"visibility head -> {args.out}: tau={head.tau:g} sigma={head.sigma:g} "
+          f"val_mpjpe_occ={r['val_mpjpe_occ_decoded_mm']:.1f}->{r['val_mpjpe_occ_carried_mm']:.1f}")
+    return 0
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="tiny", choices=["tiny", "paper"])
     p.add_argument("--out", required=True, help="run folder; each stage writes OUT/<stage>/ (model.ckpt, last.ckpt, metrics.csv)")
@@ -120,6 +145,18 @@ def add_stage_commands(train_sub: argparse._SubParsersAction) -> None:
             p.add_argument("--occluder-size", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                            help="its side as a fraction of the crop side, uniform in [LOW, HIGH] (1 hides the frame)")
         p.set_defaults(func=_cmd_train_stage, stage=stage)
+    v = train_sub.add_parser("visibility", help="fit a checkpoint's visibility head and heading carry "
+                                                "(moro.training.visibility); writes a new checkpoint")
+    v.add_argument("--checkpoint", required=True, help="MoRo checkpoint with backbone and image encoder")
+    v.add_argument("--data", required=True, type=Path, help="synthetic training split (moro synth --split train)")
+    v.add_argument("--val-data", required=True, type=Path, help="synthetic validation split (moro synth --split val): "
+                                                                 "picks tau and sigma")
+    v.add_argument("--out", required=True, type=Path, help="checkpoint to write (may be --checkpoint itself)")
+    v.add_argument("--sequences", type=int, default=64, help="training sequences for the fit (default 64)")
+    v.add_argument("--val-sequences", type=int, default=None, help="validation sequences (default all)")
+    v.add_argument("--lam", type=float, default=1000.0, help="ridge weight")
+    v.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    v.set_defaults(func=_cmd_train_visibility)
     a = train_sub.add_parser("all", help="every stage in order on the synthetic world (tokenizer .. video_train)")
     _common(a)
     a.set_defaults(func=_cmd_train_all)

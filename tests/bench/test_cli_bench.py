@@ -36,8 +36,8 @@ def test_accuracy_quick_prints_the_ratios_last(fixture_splits, tmp_path, capsys)
     assert re.fullmatch(r"mpjpe_occ_ratio=\d+\.\d{3} jitter_ratio=\d+\.\d{3}", out.rstrip().splitlines()[-1])
     assert "RANDOM WEIGHTS" in out and "network's own mesh joints" in out
     page = (tmp_path / "RESULTS.md").read_text()
-    for row in ("| moro |", "| per-frame |", "| per-frame+gaussian |", "| per-frame+one-euro |", "| moro no prior |",
-                "| moro K=1 |", "| moro K=3 |", "| moro K=10 |"):
+    for row in ("| moro |", "| per-frame |", "| per-frame+gaussian |", "| per-frame+one-euro |", "| moro no carry |",
+                "| moro no prior |", "| moro K=1 |", "| moro K=3 |", "| moro K=10 |"):
         assert row in page
     assert (tmp_path / "results" / "accuracy.json").is_file()
     assert (tmp_path / "results" / "error_vs_occlusion.png").is_file() or "matplotlib is not installed" in page

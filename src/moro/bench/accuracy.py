@@ -9,6 +9,7 @@ row                decoding
 ================== ===============================================================================
 moro               500-frame windows, K = 5 masked passes (the default of ``moro infer``)
 moro K=1/3/10      the same with K passes
+moro no carry      moro without the heading carry (``DecodingConfig(heading_carry=False)``, moro.inference.heading)
 moro no prior      decoder only, zero motion features (``DecodingConfig(motion_prior=False)``)
 per-frame          every frame alone, ``WindowConfig(size=1, overlap=0, drop=0)``, K = 5; its token
                    smoother also sees the frame alone (no temporal context anywhere)
@@ -42,17 +43,18 @@ log = logging.getLogger(__name__)
 
 __all__ = ["AccuracyConfig", "VARIANTS", "run_accuracy", "summary_line", "headline_ratios"]
 
-# row -> (window config kwargs or None = default, iterations, motion prior)
-VARIANTS: dict[str, tuple[dict | None, int, bool]] = {
-    "moro": (None, 5, True),
-    "per-frame": ({"size": 1, "overlap": 0, "drop": 0}, 5, True),
-    "moro no prior": (None, 1, False),  # decoder only: every pass is the same, one suffices
-    "moro K=1": (None, 1, True),
-    "moro K=3": (None, 3, True),
-    "moro K=10": (None, 10, True),
+# row -> (window config kwargs or None = default, iterations, motion prior, heading carry)
+VARIANTS: dict[str, tuple[dict | None, int, bool, bool]] = {
+    "moro": (None, 5, True, True),
+    "per-frame": ({"size": 1, "overlap": 0, "drop": 0}, 5, True, False),
+    "moro no carry": (None, 5, True, False),  # without the heading carry (moro.inference.heading)
+    "moro no prior": (None, 1, False, True),  # decoder only: every pass is the same, one suffices
+    "moro K=1": (None, 1, True, True),
+    "moro K=3": (None, 3, True, True),
+    "moro K=10": (None, 10, True, True),
 }
 SMOOTHED = ("per-frame+gaussian", "per-frame+one-euro")
-ROWS = ("moro", "per-frame", *SMOOTHED, "moro no prior", "moro K=1", "moro K=3", "moro K=10")
+ROWS = ("moro", "per-frame", *SMOOTHED, "moro no carry", "moro no prior", "moro K=1", "moro K=3", "moro K=10")
 
 
 @dataclass
@@ -136,10 +138,10 @@ def decode_variant(model, body, tokens, info: np.ndarray, work: Path, name: str)
     from moro.inference.decoding import DecodingConfig
     from moro.inference.windows import WindowConfig, decode_windows
 
-    wkw, k, prior = VARIANTS[name]
+    wkw, k, prior, carry = VARIANTS[name]
     folder = work / name.replace(" ", "_").replace("=", "")
     dec = decode_windows(model, tokens, info, folder, WindowConfig(**wkw) if wkw else WindowConfig(),
-                         DecodingConfig(k, motion_prior=prior))
+                         DecodingConfig(k, motion_prior=prior, heading_carry=carry))
     t = len(tokens)
     verts = meshes(model, dec["ids"].read(0, t), dec["traj"].read(0, t).astype(np.float32), temporal=wkw is None)
     shutil.rmtree(folder, ignore_errors=True)

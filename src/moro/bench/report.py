@@ -86,7 +86,7 @@ def _plots(folder: Path, speed: dict | None, acc: dict | None) -> tuple[list[str
         return [], "plots skipped: matplotlib is not installed (pip install -e '.[dev]')"
     made = []
     res = folder / "results"
-    rows = ["moro", "per-frame", "per-frame+gaussian", "per-frame+one-euro", "moro no prior"]
+    rows = ["moro", "per-frame", "per-frame+gaussian", "per-frame+one-euro", "moro no carry", "moro no prior"]
     if acc and acc.get("per_frame_errors"):
         b = occlusion_bins(acc["per_frame_errors"], rows)
         fig, ax = plt.subplots(figsize=(6, 4))

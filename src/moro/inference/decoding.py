@@ -51,12 +51,16 @@ class DecodingConfig:
 
     iterations: int = 5  # K network passes; each fixes the confident part of the still-masked tokens
     motion_prior: bool = True  # False: decoder only, zero motion features (the "no motion prior" ablation)
+    # carry the facing direction through frames the visibility head calls hidden (moro.inference.heading);
+    # needs a checkpoint with a visibility head, and temporal windows (never for frames decoded alone)
+    heading_carry: bool = True
 
     def __post_init__(self) -> None:
         if isinstance(self.iterations, bool) or not isinstance(self.iterations, int) or self.iterations < 1:
             raise ValueError(f"decoding iterations must be an int >= 1, got {self.iterations!r}")
-        if not isinstance(self.motion_prior, bool):
-            raise ValueError(f"motion_prior must be True or False, got {self.motion_prior!r}")
+        for name in ("motion_prior", "heading_carry"):
+            if not isinstance(getattr(self, name), bool):
+                raise ValueError(f"{name} must be True or False, got {getattr(self, name)!r}")
 
 
 class StepOutput(NamedTuple):

@@ -41,6 +41,7 @@ bbox                     (t, 3)           person box (cx, cy, s), side 200 s px
 bbox_detected            (t,)             bool: box from the detector / file (False: interpolated)
 confidence               (t,)             mean token confidence of the frame, [0, 1]
 joint_confidence         (t, 22)          per-joint confidence, [0, 1]
+hidden_share             (t,)             predicted share of the 22 joints hidden (visibility head; NaN: none)
 contact, contact_prob    (t, 4)           foot contact (bool, probability): L ankle, L foot, R ankle, R foot
 fit_error                (t,)             mean network-mesh <-> fitted-mesh distance, metres
 token_ids                (t, n)           int16 decoded token ids

@@ -30,7 +30,8 @@ from moro.paths import asset_path, data_dir
 
 log = logging.getLogger(__name__)
 
-__all__ = ["CHECKPOINT_ENV", "SHIPPED_CHECKPOINT", "resolve_checkpoint", "load_model", "resolve_body", "body_record"]
+__all__ = ["CHECKPOINT_ENV", "SHIPPED_CHECKPOINT", "resolve_checkpoint", "load_model", "resolve_body", "body_record",
+           "visibility_head_of"]
 
 CHECKPOINT_ENV = "MORO_CHECKPOINT"
 SHIPPED_CHECKPOINT = ("checkpoints", "moro-tiny.pt")
@@ -117,7 +118,34 @@ def load_model(path: str | os.PathLike, device: str | torch.device = "cpu"):
     if model.backbone is None and getattr(enc, "backbone", None) is None:
         raise ModelNotForVideoError(f"{path} has no image backbone, so it cannot turn frames into features; "
                                     "save the model with its backbone attached")
+    model.visibility_head = visibility_head_of(path, model)
     return model
+
+
+def visibility_head_of(path: str | os.PathLike, model):
+    """The checkpoint's visibility head (:mod:`moro.inference.heading`) if it has one, else None.
+
+    A head fitted on other backbone weights than the checkpoint's is not used (logged): its
+    predictions would be meaningless; refit it with ``moro train visibility``.
+    """
+    from moro.inference.heading import HEAD_KEY, VisibilityHead
+    from moro.inference.store import tensor_digest
+
+    try:
+        payload = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
+    except Exception:  # noqa: BLE001 - old-style files cannot be memory-mapped; the entry is optional
+        return None
+    entry = payload.get(HEAD_KEY) if isinstance(payload, dict) else None
+    if entry is None:
+        return None
+    head = VisibilityHead.from_entry(entry, where=str(path))
+    digest = tensor_digest(backbone_of(model).state_dict())
+    if head.backbone != digest:
+        log.warning("%s: its visibility head was fitted on other backbone weights (%s, the checkpoint's are %s); "
+                    "no heading carry. Refit it: moro train visibility --checkpoint %s ...", path, head.backbone,
+                    digest, path)
+        return None
+    return head
 
 
 def backbone_of(model, inference: bool = False):

@@ -128,6 +128,7 @@ def write_motion_npz(path: Path, m: Motion, save_vertices: bool = False) -> None
         z.add_chunks("confidence", (t,), f32, chunked(
             lambda a, b: dec["confidence"].read(a, b).astype(f32).mean(-1), t, CHUNK))
         z.add_chunks("joint_confidence", (t, 22), f32, (c for _, c in fit["joint_confidence"].chunks(CHUNK)))
+        z.add_chunks("hidden_share", (t,), f32, (c for _, c in dec["hidden_share"].chunks(CHUNK)))
         prob = lambda a, b: 1.0 / (1.0 + np.exp(-dec["contact"].read(a, b).astype(np.float64)))  # noqa: E731
         z.add_chunks("contact", (t, 4), np.bool_, chunked(lambda a, b: prob(a, b) > 0.5, t, CHUNK))
         z.add_chunks("contact_prob", (t, 4), f32, chunked(prob, t, CHUNK))

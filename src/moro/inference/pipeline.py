@@ -209,6 +209,17 @@ def run_inference(
     return InferenceResult(out_dir, summary)
 
 
+def _carry_summary(model, cfg, decoded) -> dict:
+    """Whether the heading was carried (moro.inference.heading), with what settings, over how many trusted frames."""
+    head = getattr(model, "visibility_head", None)
+    if head is None:
+        return {"applied": False, "reason": "the checkpoint has no visibility head (moro train visibility fits one)"}
+    share = np.concatenate([c for _, c in decoded["hidden_share"].chunks(4096)]) if len(decoded["hidden_share"]) else np.zeros(0)
+    applied = cfg.decoding.heading_carry and cfg.windows.size > 1
+    return {"applied": bool(applied), "tau": head.tau, "sigma_frames": head.sigma,
+            "trusted_frames": int((share < head.tau).sum()), "frames": int(len(share))}
+
+
 def _summary(cfg, info, video_key, K, track, model, body, ckpt, world, decoded, fitted, fps, timings, files,
              box_source, feature_cached, backends) -> dict:
     t = len(track)
@@ -233,6 +244,7 @@ def _summary(cfg, info, video_key, K, track, model, body, ckpt, world, decoded, 
                   "body_model": body.name, "tokens": model.config.tokens.num_tokens,
                   "codes": model.config.tokens.num_codes, "device": cfg.device},
         "decoding": asdict(cfg.decoding),
+        "heading_carry": _carry_summary(model, cfg, decoded),
         "windows": {**cfg.windows.to_dict(), "count": len(plan_windows(t, cfg.windows))},
         "fit": {**cfg.fit.to_dict(), "mean_fit_error_mm": round(1000 * fit_err, 3)},
         "world": {"ground_source": world.plane.source, "ground_inliers": world.plane.inliers,

@@ -21,15 +21,21 @@ runs the K passes, and the kept frames are appended to per-frame stores on disk
 
 Stores written (t frames, n token slots):
 
-=============== ============ =======================================================
-name            frame shape  meaning
-=============== ============ =======================================================
-``ids``         (n,) int16   decoded code ids
-``confidence``  (n,) float16 softmax probability of each code when it was fixed
-``traj``        (9,) float32 refined camera trajectory ``[6D, t (m)]`` (``V_local R^T + t``)
-``coarse_traj`` (9,) float32 the image encoder's coarse trajectory (per frame)
-``contact``     (4,) float32 foot-contact logits (L ankle, L foot, R ankle, R foot), > 0 = contact
-=============== ============ =======================================================
+================ ============ =====================================================================
+name             frame shape  meaning
+================ ============ =====================================================================
+``ids``          (n,) int16   decoded code ids
+``confidence``   (n,) float16 softmax probability of each code when it was fixed
+``traj``         (9,) float32 refined camera trajectory ``[6D, t (m)]`` (``V_local R^T + t``)
+``coarse_traj``  (9,) float32 the image encoder's coarse trajectory (per frame)
+``contact``      (4,) float32 foot-contact logits (L ankle, L foot, R ankle, R foot), > 0 = contact
+``hidden_share`` () float32   the visibility head's predicted share of joints hidden (NaN: no head)
+================ ============ =====================================================================
+
+**Heading carry** (:mod:`moro.inference.heading`): after the windows are stitched, a checkpoint
+with a visibility head has the facing direction of its frames carried from the frames it trusts
+(``DecodingConfig.heading_carry``, on by default); ``traj`` holds the result. Frames decoded alone
+never get it (no temporal context).
 """
 
 from __future__ import annotations
@@ -43,6 +49,7 @@ import numpy as np
 import torch
 
 from moro.inference.decoding import DecodingConfig, decode_clip
+from moro.inference.heading import finish_decoding
 from moro.inference.store import FrameStore
 from moro.model.moro import ImageFeatures
 
@@ -51,7 +58,7 @@ log = logging.getLogger(__name__)
 __all__ = ["WindowConfig", "Window", "plan_windows", "encode_window", "decode_windows", "decode_frames_alone",
            "DECODED_STORES"]
 
-DECODED_STORES = ("ids", "confidence", "traj", "coarse_traj", "contact")
+DECODED_STORES = ("ids", "confidence", "traj", "coarse_traj", "contact", "hidden_share")
 
 
 @dataclass
@@ -173,7 +180,8 @@ def decode_windows(
         del image, res, rows
         if progress is not None:
             progress(w.keep_stop - w.keep_start)
-    return {k: w.close() for k, w in writers.items()}
+    stores = {k: w.close() for k, w in writers.items()}
+    return finish_decoding(model, tokens, stores, out_dir, carry=dcfg.heading_carry)
 
 
 @torch.no_grad()
@@ -212,7 +220,7 @@ def decode_frames_alone(
         _append(writers, {k: v[:, 0] for k, v in rows.items()})
         if progress is not None:
             progress(b - a)
-    return {k: w.close() for k, w in writers.items()}
+    return finish_decoding(model, tokens, {k: w.close() for k, w in writers.items()}, out_dir, carry=False)
 
 
 def _writers(model, out_dir: str | Path) -> dict:

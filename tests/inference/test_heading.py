@@ -11,7 +11,7 @@ import torch
 
 from moro.geometry import rot6d_to_rotmat
 from moro.inference.heading import (VisibilityHead, carried_yaw, carry_heading, finish_decoding, pooled_features,
-                                    ridge_fit, root_yaw, turn_about_vertical)
+                                    ridge_fit, root_yaw, rot_y, turn_about_vertical)
 
 
 def _traj_from(rot: np.ndarray, transl: np.ndarray | None = None) -> np.ndarray:
@@ -33,9 +33,7 @@ def _random_rot(n: int, seed: int = 0) -> np.ndarray:
 
 def _upright(yaw: np.ndarray, tilt: float = 0.15) -> np.ndarray:
     """Root rotations facing ``yaw`` (their hip axis at that yaw) with a small fixed lean."""
-    c, s = np.cos(yaw - np.pi / 2), np.sin(yaw - np.pi / 2)  # R_y(yaw - pi/2) takes e_x to yaw
-    ry = np.zeros((len(yaw), 3, 3))
-    ry[:, 0, 0], ry[:, 0, 2], ry[:, 1, 1], ry[:, 2, 0], ry[:, 2, 2] = c, s, 1, -s, c
+    ry = rot_y(yaw - np.pi / 2)  # R_y(yaw - pi/2) takes e_x to yaw
     lean = np.array([[1, 0, 0], [0, math.cos(tilt), -math.sin(tilt)], [0, math.sin(tilt), math.cos(tilt)]])
     return ry @ lean
 
@@ -61,8 +59,9 @@ def test_root_yaw_golden_and_turning_adds_exactly_the_angle():
     # the turned rotation is R_y(angle) R exactly (6D keeps its first two rows)
     c, s = np.cos(angle), np.sin(angle)
     ry = np.zeros((50, 3, 3))
-    ry[:, 0, 0], ry[:, 0, 2], ry[:, 1, 1], ry[:, 2, 0], ry[:, 2, 2] = c, s, 1, -s, c
+    ry[:, 0, 0], ry[:, 0, 2], ry[:, 1, 1], ry[:, 2, 0], ry[:, 2, 2] = c, s, 1, -s, c  # written out: the golden value
     np.testing.assert_allclose(r1, ry @ rot, atol=1e-5)
+    np.testing.assert_allclose(rot_y(angle), ry, atol=1e-12)
 
 
 def test_lying_on_a_side_has_no_yaw():

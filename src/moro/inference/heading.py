@@ -34,7 +34,7 @@ from dataclasses import dataclass, field
 import numpy as np
 import torch
 
-__all__ = ["HEAD_KEY", "VisibilityHead", "pooled_features", "ridge_fit", "root_yaw", "turn_about_vertical",
+__all__ = ["HEAD_KEY", "VisibilityHead", "pooled_features", "ridge_fit", "root_yaw", "rot_y", "turn_about_vertical",
            "carried_yaw", "carry_heading", "trusted_weights", "MIN_HORIZONTAL"]
 
 HEAD_KEY = "visibility_head"  # checkpoint entry
@@ -128,14 +128,19 @@ def root_yaw(traj: np.ndarray) -> tuple[np.ndarray, np.ndarray]:
     return np.arctan2(a[:, 0], a[:, 2]), np.hypot(a[:, 0], a[:, 2]) >= MIN_HORIZONTAL
 
 
+def rot_y(angle: np.ndarray) -> np.ndarray:
+    """(t,) radians -> (t, 3, 3) rotations about the camera's y axis (a yaw of :func:`root_yaw` grows by the angle)."""
+    c, s = np.cos(angle), np.sin(angle)
+    r = np.zeros((len(angle), 3, 3))
+    r[:, 0, 0], r[:, 0, 2], r[:, 1, 1], r[:, 2, 0], r[:, 2, 2] = c, s, 1.0, -s, c
+    return r
+
+
 def turn_about_vertical(traj: np.ndarray, angle: np.ndarray) -> np.ndarray:
     """Trajectories (t, 9) whose root rotation is turned by ``angle`` (t,) radians about the camera's y axis
     (``R <- R_y(angle) R``; a yaw of :func:`root_yaw` grows by ``angle``); translation unchanged."""
     traj = np.asarray(traj)
-    c, s = np.cos(angle), np.sin(angle)
-    ry = np.zeros((len(traj), 3, 3))
-    ry[:, 0, 0], ry[:, 0, 2], ry[:, 1, 1], ry[:, 2, 0], ry[:, 2, 2] = c, s, 1.0, -s, c
-    r = ry @ _rotmats(traj)
+    r = rot_y(np.broadcast_to(angle, (len(traj),))) @ _rotmats(traj)
     out = np.array(traj, dtype=np.float64, copy=True)
     out[:, :6] = r[:, :2].reshape(len(traj), 6)  # 6D = first two rows of R
     return out.astype(np.asarray(traj).dtype)

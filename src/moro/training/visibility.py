@@ -30,7 +30,7 @@ import numpy as np
 import torch
 
 from moro.inference.heading import (HEAD_KEY, VisibilityHead, carried_yaw, pooled_features, ridge_fit, root_yaw,
-                                    trusted_weights)
+                                    rot_y, trusted_weights)
 
 log = logging.getLogger(__name__)
 
@@ -87,13 +87,6 @@ def _tokens(model, seq, folder: Path):
 
 def _hidden(seq) -> np.ndarray:
     return 1.0 - seq.labels["visibility"][: seq.num_frames].astype(np.float64).mean(1)
-
-
-def _rot_y(angle: np.ndarray) -> np.ndarray:
-    c, s = np.cos(angle), np.sin(angle)
-    r = np.zeros((len(angle), 3, 3))
-    r[:, 0, 0], r[:, 0, 2], r[:, 1, 1], r[:, 2, 0], r[:, 2, 2] = c, s, 1.0, -s, c
-    return r
 
 
 @torch.no_grad()
@@ -186,7 +179,7 @@ def validation_scores(model, body, head: VisibilityHead, seqs, grid: list[tuple[
             for k, (tau, sigma) in enumerate(grid):
                 target = carried_yaw(yaw, trusted_weights(share, defined, tau), sigma)
                 delta = np.zeros(t) if target is None else np.where(defined, np.angle(np.exp(1j * (target - yaw))), 0.0)
-                turned = np.einsum("tij,tkj->tki", _rot_y(delta), pred)
+                turned = np.einsum("tij,tkj->tki", rot_y(delta), pred)
                 sums[k] += float(np.linalg.norm(turned - gt, axis=-1)[occ].sum())
             say(f"validation {i + 1}/{len(seqs)}: {seq.name} ({t} frames)")
     if count == 0:

@@ -29,13 +29,13 @@ _spec.loader.exec_module(heading)
 
 
 def ridge(x: np.ndarray, y: np.ndarray, lam: float) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
-    """Fit y (n,) ~ standardised x (n, f) with an L2 weight ``lam`` on the weights (not the bias).
-    Returns (mean (f,), std (f,), weights (f + 1,)); predict with :func:`ridge_predict`."""
-    mu, sd = x.mean(0), x.std(0) + 1e-6
-    a = np.c_[(x - mu) / sd, np.ones(len(x))]
-    reg = lam * np.eye(a.shape[1])
-    reg[-1, -1] = 0.0
-    return mu, sd, np.linalg.solve(a.T @ a + reg, a.T @ y)
+    """Fit y (n,) ~ standardised x (n, f) with an L2 weight ``lam`` on the weights (not the bias)
+    (:func:`moro.inference.heading.ridge_fit`). Returns (mean (f,), std (f,), weights (f + 1,), the bias last);
+    predict with :func:`ridge_predict`."""
+    from moro.inference.heading import ridge_fit
+
+    mu, sd, w, b = ridge_fit(x, y, lam)
+    return mu, sd, np.r_[w, b]
 
 
 def ridge_predict(model: tuple[np.ndarray, np.ndarray, np.ndarray], x: np.ndarray) -> np.ndarray:
@@ -65,6 +65,7 @@ def features(model, root: Path, count: int) -> dict[str, tuple[np.ndarray, np.nd
     import torch
 
     from moro.bench.accuracy import _sequences, sequence_tokens
+    from moro.inference.heading import pooled_features
 
     out = {}
     for seq in _sequences(root, count):
@@ -72,7 +73,7 @@ def features(model, root: Path, count: int) -> dict[str, tuple[np.ndarray, np.nd
         with tempfile.TemporaryDirectory() as tmp, torch.no_grad():
             tokens, _ = sequence_tokens(model, seq, t, Path(tmp) / "tokens")
             x = tokens.read(0, t).astype(np.float32)
-        out[seq.name] = (np.concatenate([x.mean(1), x.max(1)], 1), 1.0 - seq.labels["visibility"][:t].mean(1))
+        out[seq.name] = (pooled_features(x), 1.0 - seq.labels["visibility"][:t].mean(1))
         print(f"{root.name}/{seq.name}: {t} frames", flush=True)
     return out
 

@@ -35,7 +35,7 @@ import numpy as np
 import torch
 
 __all__ = ["HEAD_KEY", "VisibilityHead", "pooled_features", "ridge_fit", "root_yaw", "rot_y", "turn_about_vertical",
-           "carried_yaw", "carry_heading", "trusted_weights", "MIN_HORIZONTAL"]
+           "carried_yaw", "carry_heading", "heading_delta", "trusted_weights", "MIN_HORIZONTAL"]
 
 HEAD_KEY = "visibility_head"  # checkpoint entry
 MIN_HORIZONTAL = 0.3  # |horizontal part| of the hip axis below which a frame's yaw is undefined
@@ -179,6 +179,14 @@ def _centred_conv(x: np.ndarray, g: np.ndarray) -> np.ndarray:
     return full[start : start + len(x)]
 
 
+def heading_delta(yaw: np.ndarray, defined: np.ndarray, target: np.ndarray | None) -> np.ndarray:
+    """(t,) radians that turn ``yaw`` onto ``target`` the short way round (0 where the yaw is undefined or no
+    target exists): the angle :func:`turn_about_vertical` is given."""
+    if target is None:
+        return np.zeros(len(yaw))
+    return np.where(defined, np.angle(np.exp(1j * (target - yaw))), 0.0)
+
+
 def trusted_weights(hidden_share: np.ndarray, defined: np.ndarray, tau: float) -> np.ndarray:
     """(t,) float weights: 1 where the predicted hidden share is below ``tau`` and the yaw is defined."""
     return ((np.asarray(hidden_share) < tau) & np.asarray(defined, bool)).astype(np.float64)
@@ -204,8 +212,7 @@ def carry_heading(traj: np.ndarray, hidden_share: np.ndarray, tau: float, sigma:
     target = carried_yaw(yaw, trusted_weights(hidden_share, defined, tau), sigma)
     if target is None:
         return traj.copy()
-    delta = np.where(defined, np.angle(np.exp(1j * (target - yaw))), 0.0)
-    return turn_about_vertical(traj, delta)
+    return turn_about_vertical(traj, heading_delta(yaw, defined, target))
 
 
 # ------------------------------------------------------------------ on the decoded stores

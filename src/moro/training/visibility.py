@@ -29,8 +29,9 @@ from pathlib import Path
 import numpy as np
 import torch
 
-from moro.inference.heading import (HEAD_KEY, VisibilityHead, carried_yaw, pooled_features, ridge_fit, root_yaw,
-                                    rot_y, trusted_weights)
+from moro.inference.heading import (HEAD_KEY, VisibilityHead, carried_yaw, heading_delta, pooled_features, ridge_fit,
+                                    root_yaw, rot_y, trusted_weights)
+from moro.metrics.align import pelvis_align
 
 log = logging.getLogger(__name__)
 
@@ -39,7 +40,6 @@ __all__ = ["VisibilityFitConfig", "VisibilityFitError", "fit_visibility_head", "
 
 TAUS = (0.05, 0.075, 0.1, 0.15, 0.2, 0.25, 0.3, 0.4, 0.5)
 SIGMAS = (2.0, 4.0, 8.0, 15.0, 30.0, 60.0)
-PELVIS = (1, 2)  # hips of the 22 scoring joints (metrics.md: pelvis = their mean)
 
 
 class VisibilityFitError(RuntimeError):
@@ -166,10 +166,9 @@ def validation_scores(model, body, head: VisibilityHead, seqs, grid: list[tuple[
             dec = decode_windows(model, tokens, info, Path(tmp) / f"d{i}", decoding=DecodingConfig(heading_carry=False))
             traj = dec["traj"].read(0, t).astype(np.float32)
             v = meshes(model, dec["ids"].read(0, t), traj)
-            pred = body.joints22(v.to(body.v_template)).numpy().astype(np.float64)
-            gt = seq.labels["joints_cam"][:t].astype(np.float64)
+            pred = pelvis_align(body.joints22(v.to(body.v_template)).double()).numpy()
+            gt = pelvis_align(torch.from_numpy(seq.labels["joints_cam"][:t].astype(np.float64))).numpy()
             occ = ~seq.labels["visibility"][:t].astype(bool)
-            pred, gt = pred - pred[:, PELVIS].mean(1, keepdims=True), gt - gt[:, PELVIS].mean(1, keepdims=True)
             share = head.hidden_share(tokens.read(0, t))
             shares.append(share)
             hidden.append(_hidden(seq))
@@ -177,8 +176,7 @@ def validation_scores(model, body, head: VisibilityHead, seqs, grid: list[tuple[
             base += float(np.linalg.norm(pred - gt, axis=-1)[occ].sum())
             count += int(occ.sum())
             for k, (tau, sigma) in enumerate(grid):
-                target = carried_yaw(yaw, trusted_weights(share, defined, tau), sigma)
-                delta = np.zeros(t) if target is None else np.where(defined, np.angle(np.exp(1j * (target - yaw))), 0.0)
+                delta = heading_delta(yaw, defined, carried_yaw(yaw, trusted_weights(share, defined, tau), sigma))
                 turned = np.einsum("tij,tkj->tki", rot_y(delta), pred)
                 sums[k] += float(np.linalg.norm(turned - gt, axis=-1)[occ].sum())
             say(f"validation {i + 1}/{len(seqs)}: {seq.name} ({t} frames)")

@@ -7,7 +7,8 @@ and axis, and the facing yaw (hips x neck direction, about the camera's vertical
 
     python benchmarks/heading_error.py runs/bench-accuracy --row moro [--half occ] [--bench /work/data/synth/bench]
 
-Prints: MPJPE and the rotation-aligned error (mm); the rotation angle's quartiles; the share of frames
+Prints: MPJPE and the rotation-aligned error (mm); how much the pose varies over frames, predicted and
+true (:func:`pose_spread`: a near-constant predicted body shows as small values); the rotation angle's quartiles; the share of frames
 and of MPJPE in angle bands; the mean |axis| of rotations over 30 deg (camera x, y, z; y is vertical);
 the circular standard deviation of the predicted and the true facing yaw (a small predicted one: the
 network gives nearly one heading to every frame) and the size of the yaw error.
@@ -111,6 +112,19 @@ def interpolated_yaw(yaw_deg: np.ndarray, hidden: np.ndarray) -> np.ndarray:
     return out
 
 
+LEG = ((1, 7), (2, 8))  # (hip, ankle) left and right (JOINTS22)
+WRISTS = (20, 21)
+
+
+def pose_spread(joints: np.ndarray) -> dict[str, float]:
+    """How much the body pose varies over frames (t, 22, 3) of pelvis-aligned joints, metres: the standard deviation
+    over frames of each leg's hip-to-ankle distance (legs bending: sitting, squatting, stepping) and of each wrist's
+    height (camera y) relative to the pelvis, averaged over left and right. Rotation-invariant (the leg) or nearly so (upright bodies); a network that gives every
+    frame about the same body has small values."""
+    legs = np.mean([np.linalg.norm(joints[:, a] - joints[:, b], axis=-1).std() for a, b in LEG])
+    return {"hip-ankle distance": float(legs), "wrist height": float(joints[:, list(WRISTS), 1].std(0).mean())}
+
+
 def results_parser(doc: str) -> argparse.ArgumentParser:
     """The arguments shared by the scripts that read ``moro bench accuracy`` predictions."""
     ap = argparse.ArgumentParser(description=doc, formatter_class=argparse.RawDescriptionHelpFormatter)
@@ -146,8 +160,11 @@ def main() -> None:
     ang, err, err_rot, axes, yaw_p, yaw_g = [], [], [], [], [], []
     occ, frac, err_j, err_rot_j, runs = [], [], [], [], []
     oracles = {k: [] for k in ORACLES}
+    spread_p, spread_g = [], []
     for f in files:
         pred, gt, vis = aligned_joints(f, args.bench, args.half)
+        spread_p.append(pred)
+        spread_g.append(gt)
         hidden = (~vis).mean(1) >= args.hidden
         occ.append(~vis)
         frac.append((~vis).mean(1))
@@ -181,6 +198,9 @@ def main() -> None:
     d = (yaw_p - yaw_g + 180) % 360 - 180
     print(f"facing yaw circular std: predicted {circular_std(yaw_p):.1f} deg, true {circular_std(yaw_g):.1f} deg; "
           f"|yaw error| median {np.median(np.abs(d)):.1f} deg, over 90 deg on {100 * np.mean(np.abs(d) > 90):.1f} % of frames")
+    sp, sg = pose_spread(np.concatenate(spread_p)), pose_spread(np.concatenate(spread_g))
+    print("pose spread over frames (std, mm), predicted vs true: " + ", ".join(
+        f"{k} {1000 * sp[k]:.0f} vs {1000 * sg[k]:.0f}" for k in sp))
     occ, frac, runs = np.concatenate(occ), np.concatenate(frac), np.asarray(runs)
     e, er = np.concatenate(err_j), np.stack(err_rot_j)
     if not occ.any():

@@ -36,11 +36,40 @@ def test_accuracy_quick_prints_the_ratios_last(fixture_splits, tmp_path, capsys)
     assert re.fullmatch(r"mpjpe_occ_ratio=\d+\.\d{3} jitter_ratio=\d+\.\d{3}", out.rstrip().splitlines()[-1])
     assert "RANDOM WEIGHTS" in out and "network's own mesh joints" in out
     page = (tmp_path / "RESULTS.md").read_text()
-    for row in ("| moro |", "| per-frame |", "| per-frame+gaussian |", "| per-frame+one-euro |", "| moro no carry |",
+    for row in ("| moro |", "| per-frame |", "| per-frame+gaussian |", "| per-frame+one-euro |", "| mean pose |",
+                "| moro no carry |",
                 "| moro no prior |", "| moro K=1 |", "| moro K=3 |", "| moro K=10 |"):
         assert row in page
     assert (tmp_path / "results" / "accuracy.json").is_file()
     assert (tmp_path / "results" / "error_vs_occlusion.png").is_file() or "matplotlib is not installed" in page
+
+
+def test_mean_pose_row_places_one_body_with_the_decoded_trajectory(fixture_splits):
+    """mean_local_mesh is the vertex-wise mean of the posed ground-truth bodies; mean_pose_variant turns and
+    moves that one mesh by each frame's trajectory, so every frame's root-relative mesh, unrotated, is it."""
+    import numpy as np
+
+    from moro.bench.accuracy import _sequences, mean_local_mesh, mean_pose_variant
+    from moro.bench.models import build_network
+    from moro.geometry.rotations import rot6d_to_rotmat, rotmat_to_rot6d
+    from moro.inference.loading import resolve_body
+
+    body = resolve_body(build_network("tiny", "cpu", str(fixture_splits / "moro-tiny-random.ckpt"))[0])
+    seqs = _sequences(fixture_splits / "val", None)
+    mean = mean_local_mesh(body, seqs, 10)
+    lab = seqs[0].labels
+    direct = body(torch.as_tensor(lab["body_pose"][:10]), torch.as_tensor(lab["betas"])).vertices.mean(0)
+    torch.testing.assert_close(mean, direct, atol=1e-5, rtol=0)
+    g = torch.Generator().manual_seed(0)
+    rot = torch.linalg.qr(torch.randn(5, 3, 3, generator=g, dtype=torch.float64))[0]
+    rot = rot * torch.sign(torch.linalg.det(rot))[:, None, None]
+    trans = torch.randn(5, 3, generator=g, dtype=torch.float64) + torch.tensor([0.0, 0.0, 4.0], dtype=torch.float64)
+    traj = torch.cat((rotmat_to_rot6d(rot), trans), -1).numpy().astype(np.float32)
+    out = mean_pose_variant(body, mean, traj)
+    back = (torch.from_numpy(out["vertices_cam"]).double() - trans[:, None]) @ rot6d_to_rotmat(
+        torch.from_numpy(traj[:, :6]).double())
+    torch.testing.assert_close(back, mean.double()[None].expand(5, -1, -1), atol=1e-4, rtol=0)
+    assert out["joints_cam"].shape == (5, 22, 3) and out["feet_cam"].shape == (5, 4, 3)
 
 
 def _fake(spec: dict) -> dict:

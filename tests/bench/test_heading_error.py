@@ -95,3 +95,12 @@ def test_interpolated_yaw_goes_the_short_way_round_and_holds_at_the_ends():
     want = np.array([170.0, 170.0, 175.0, 180.0, 185.0, -170.0, 33.0])
     assert np.allclose((got - want + 180) % 360 - 180, 0.0, atol=1e-9)
     np.testing.assert_array_equal(heading.interpolated_yaw(yaw, np.ones(7, dtype=bool)), yaw)
+
+
+def test_pose_spread_is_zero_for_one_body_and_sees_a_bending_leg(skeleton):
+    same = np.stack([skeleton @ _yaw(d).T for d in (0.0, 40.0, 170.0)])  # one body, turned: no pose change
+    assert heading.pose_spread(same)["hip-ankle distance"] == pytest.approx(0.0, abs=1e-12)
+    bent = np.stack([skeleton, skeleton])
+    bent[1, 7] = bent[1, 1] + 0.5 * (bent[1, 7] - bent[1, 1])  # left ankle halfway to the hip
+    d = np.linalg.norm(skeleton[7] - skeleton[1])
+    assert heading.pose_spread(bent)["hip-ankle distance"] == pytest.approx(np.std([d, 0.5 * d]) / 2, rel=1e-12)

@@ -242,6 +242,11 @@ def test_every_stage_runs_and_moves_its_parts(tmp_path, cache, anny5):
         from moro.model import MoRo
 
         m = MoRo.from_checkpoint(r.model_path)
+        check = torch.load(r.model_path, map_location="cpu", weights_only=True)["training"]["pose_check"]
+        if "ce_decoder" in recipe_terms(stage):  # 2 steps from an untrained decoder: CE ~ ln 512 > the marginal
+            assert check["learnt"] is False and "WARNING" in check["warning"] and check["ce_decoder"] > check["ce_marginal"]
+        else:
+            assert check == {}
         if before is not None:
             trained = recipe(stage, "tiny").trainable
             for part in ("motion_encoder", "decoder", "image_encoder"):
@@ -255,6 +260,38 @@ def test_every_stage_runs_and_moves_its_parts(tmp_path, cache, anny5):
     after = MoRo.from_checkpoint(again.model_path)
     assert any(not torch.equal(a, b) for a, b in zip(after.decoder.state_dict().values(),
                                                      before.decoder.state_dict().values()))
+
+
+def recipe_terms(stage: str) -> set[str]:
+    """Loss terms of a stage that predicts pose tokens with the decoder (image and video stages)."""
+    return {"ce_decoder"} if stage in ("image_pretrain", "video_train") else set()
+
+
+def test_marginal_ce_is_the_mean_entropy_of_each_positions_codes(cache):
+    data = SynthTrainData(cache)
+    ids = np.concatenate([np.asarray(s.lab["ids"]) for s in data.seqs])
+    want = []
+    for k in range(ids.shape[1]):
+        _, counts = np.unique(ids[:, k], return_counts=True)
+        p = counts / counts.sum()
+        want.append(-(p * np.log(p)).sum())
+    assert data.marginal_ce() == pytest.approx(float(np.mean(want)), rel=1e-12)
+    assert 0.0 <= data.marginal_ce() <= math.log(len(ids))
+
+
+def test_pose_learning_check_compares_with_the_marginal():
+    from moro.training.engine import POSE_CE_MARGIN, pose_learning_check
+
+    class Data:
+        def marginal_ce(self):
+            return 2.0
+
+    hist = [{"step": i, "ce_decoder": 5.0 - i} for i in range(5)]  # last values 4..1: mean of the last 2 = 1.5
+    assert pose_learning_check([{"step": 1, "ce_motion": 1.0}], None, Data()) == {}
+    ok = pose_learning_check(hist, None, Data(), last=2)
+    assert ok["learnt"] and ok["ce_decoder"] == 1.5 and "warning" not in ok
+    flat = pose_learning_check(hist, {"ce_decoder": 2.0 - POSE_CE_MARGIN / 2}, Data())
+    assert not flat["learnt"] and flat["source"] == "validation" and "marginal" in flat["warning"]
 
 
 def test_train_all_cli_truncated(tmp_path, split, cache, capsys):

@@ -15,6 +15,11 @@ per-frame          every frame alone, ``WindowConfig(size=1, overlap=0, drop=0)`
                    smoother also sees the frame alone (no temporal context anywhere)
 per-frame+gaussian per-frame outputs smoothed over time (:mod:`moro.bench.filters`), parameters
 per-frame+one-euro tuned by grid search on the val split (lowest MPJPE-all)
+mean pose          moro's decoded trajectory (root rotation and translation) with one constant body in
+                   every frame: the mean local mesh of the val split's ground truth (its bodies posed
+                   and averaged vertex by vertex; the L2-best constant mesh). A reference: the columns
+                   where moro does no better than this row are carried by the trajectory alone, not
+                   by the body pose the network reads from the images
 ================== ===============================================================================
 
 Scored joints are the **network's own mesh joints**: the decoded camera-frame mesh (tokens ->
@@ -54,7 +59,8 @@ VARIANTS: dict[str, tuple[dict | None, int, bool, bool]] = {
     "moro K=10": (None, 10, True, True),
 }
 SMOOTHED = ("per-frame+gaussian", "per-frame+one-euro")
-ROWS = ("moro", "per-frame", *SMOOTHED, "moro no carry", "moro no prior", "moro K=1", "moro K=3", "moro K=10")
+MEAN_POSE = "mean pose"
+ROWS = ("moro", "per-frame", *SMOOTHED, MEAN_POSE, "moro no carry", "moro no prior", "moro K=1", "moro K=3", "moro K=10")
 
 
 @dataclass
@@ -143,17 +149,51 @@ def decode_variant(model, body, tokens, info: np.ndarray, work: Path, name: str)
     dec = decode_windows(model, tokens, info, folder, WindowConfig(**wkw) if wkw else WindowConfig(),
                          DecodingConfig(k, motion_prior=prior, heading_carry=carry))
     t = len(tokens)
-    verts = meshes(model, dec["ids"].read(0, t), dec["traj"].read(0, t).astype(np.float32), temporal=wkw is None)
+    traj = dec["traj"].read(0, t).astype(np.float32)
+    verts = meshes(model, dec["ids"].read(0, t), traj, temporal=wkw is None)
     shutil.rmtree(folder, ignore_errors=True)
+    return {**_scored(body, verts), "traj": traj}
+
+
+def _scored(body, verts: torch.Tensor) -> dict[str, np.ndarray]:
+    """Camera-frame meshes (t, v, 3) -> ``{"joints_cam" (t, 22, 3), "feet_cam" (t, 4, 3), "vertices_cam"}``."""
     with torch.no_grad():
         v = verts.to(body.v_template)
         return {"joints_cam": body.joints22(v).numpy(), "feet_cam": body.foot_points(v).numpy(), "vertices_cam": verts.numpy()}
 
 
+@torch.no_grad()
+def mean_local_mesh(body, seqs, frames: int | None = None) -> torch.Tensor:
+    """(v, 3) float32 mean local mesh (root joint at the origin, root rotation identity, metres) of the
+    ground-truth bodies of ``seqs`` (synthetic sequences: ``body_pose`` (t, j-1, 3, 3), ``betas``), over
+    their first ``frames`` frames (None: all), averaged vertex by vertex."""
+    total, count = None, 0
+    for seq in seqs:
+        t = min(seq.num_frames, frames or seq.num_frames)
+        pose = torch.as_tensor(np.asarray(seq.labels["body_pose"][:t]), dtype=torch.float32)
+        betas = torch.as_tensor(np.asarray(seq.labels["betas"]), dtype=torch.float32)
+        for a in range(0, t, 256):
+            v = body(pose[a : a + 256], betas).vertices.double().sum(0)
+            total = v if total is None else total + v
+        count += t
+    if not count:
+        raise ValueError("mean_local_mesh needs at least one frame")
+    return (total / count).float()
+
+
+def mean_pose_variant(body, mean_local: torch.Tensor, traj: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``mean pose`` row: ``mean_local`` (v, 3) placed in every frame with ``traj`` (t, 9) ``[6D, t (m)]``."""
+    from moro.geometry import rot6d_to_rotmat
+
+    tr = torch.from_numpy(np.asarray(traj, np.float32))
+    verts = mean_local.to(tr)[None] @ rot6d_to_rotmat(tr[:, :6]).transpose(-1, -2) + tr[:, None, 6:]
+    return _scored(body, verts)
+
+
 def smooth(outputs: dict[str, np.ndarray], kind: str, params: dict, fps: float) -> dict[str, np.ndarray]:
     """Per-frame outputs smoothed over time by ``kind`` ("gaussian" / "one-euro") with ``params``."""
     f = (lambda a: gaussian_smooth(a, **params)) if kind == "gaussian" else (lambda a: one_euro(a, fps, **params))
-    return {k: f(v).astype(np.float32) for k, v in outputs.items()}
+    return {k: f(v).astype(np.float32) for k, v in outputs.items() if k != "traj"}
 
 
 def _gt_cut(gt, frames: int | None):
@@ -239,6 +279,9 @@ def run_accuracy(cfg: AccuracyConfig, say: Callable[[str], None] = print) -> dic
         raise ValueError(f"unknown rows {sorted(unknown)}; rows: {', '.join(ROWS)}")
     smoothed = [r for r in SMOOTHED if r in wanted]
     tuning = tune_smoothing(model, body, cfg, work, say) if smoothed else {}
+    mean_local = None
+    if MEAN_POSE in wanted:
+        mean_local = mean_local_mesh(body, _sequences(cfg.val, cfg.val_sequences), cfg.frames)
     results: dict = {"config": {k: str(v) if isinstance(v, Path) else v for k, v in asdict(cfg).items()},
                      "model": note, "joints": "network mesh joints (no parametric fit)", "tuning": tuning, "halves": {}}
     per_frame_err: dict[str, dict[str, list]] = {}
@@ -259,6 +302,8 @@ def run_accuracy(cfg: AccuracyConfig, say: Callable[[str], None] = print) -> dic
                 if row not in rows:
                     continue
                 outs[row] = smooth(outs["per-frame"], kind, tuning[kind]["params"], seq.fps)
+            if MEAN_POSE in rows:
+                outs[MEAN_POSE] = mean_pose_variant(body, mean_local, outs["moro"]["traj"])
             keep_v = cfg.vertices and gt.vertices_cam is not None and gt.topology.endswith(f":{body.num_vertices}")
             for row, o in outs.items():
                 write_prediction(prediction_path(pred_dir / row, seq.name), PredictionSequence(

@@ -32,6 +32,7 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Callable
 
+import numpy as np
 import torch
 
 from moro.training.checkpoint import TrainCheckpointError, load_train_state, provenance, save_train_state
@@ -369,6 +370,9 @@ def _stage_main(fabric, stage: str, cfg: RunConfig, body) -> StageResult:
     gathered = fabric.all_gather(mine).reshape(-1, 3).cpu().tolist()
     ranks = [{"data_digest": f"{int(g[0]):012x}", "weights": (g[1], g[2])} for g in gathered]
     val = _validate(raw_step, recipe, cfg, model) if cfg.val_data and fabric.is_global_zero else None
+    pose_check = pose_learning_check(history, val, data) if fabric.is_global_zero else {}
+    if pose_check.get("warning"):
+        fabric.print(pose_check["warning"])
     model_path = None
     stopped_early = cfg.stop_after is not None and step < recipe.steps and not truncated
     if fabric.is_global_zero and not stopped_early:
@@ -376,7 +380,7 @@ def _stage_main(fabric, stage: str, cfg: RunConfig, body) -> StageResult:
         record = {"stage": stage, "parent": PARENTS[stage], "parent_checkpoint": cfg.init, "preset": cfg.preset,
                   "steps_done": step, "steps_planned": recipe.steps, "truncated": truncated, "seconds": seconds,
                   "seed": cfg.seed, "data": data.settings, "final_loss": final, "val": val, "skipped_steps": skipped, "recipe": recipe.to_dict(),
-                  "world_size": fabric.world_size,
+                  "world_size": fabric.world_size, "pose_check": pose_check,
                   "tokenizer_file": cfg.init if PARENTS[stage] == "tokenizer" else _training_record(cfg.init).get("tokenizer_file"),
                   **provenance()}
         name = str(getattr(body, "name", ""))
@@ -386,6 +390,34 @@ def _stage_main(fabric, stage: str, cfg: RunConfig, body) -> StageResult:
         model.save(model_path, extra=extra)
     fabric.barrier()
     return StageResult(stage, step, recipe.steps, seconds, final, model_path, truncated, history, ranks)
+
+
+POSE_CE_MARGIN = 0.05  # nats: a pose CE within this of the marginal's counts as "nothing learnt"
+
+
+def pose_learning_check(history: list[dict], val: dict | None, data, last: int = 10) -> dict:
+    """Is the decoder's pose cross-entropy below that of the training ids' marginal (:meth:`SynthTrainData.marginal_ce`)?
+
+    Stages with a ``ce_decoder`` term only (image_pretrain, video_train: the decoder predicts masked pose
+    tokens from images). The stage's CE is the validation one when a validation split ran, else the
+    mean of the last ``last`` logged training values. Returns ``{}`` for other stages, else
+    ``{"ce_decoder", "ce_marginal", "source", "learnt"}`` and, when not learnt, a ``warning`` that says what it means.
+    """
+    if val is not None and "ce_decoder" in val:
+        ce, source = float(val["ce_decoder"]), "validation"
+    else:
+        logged = [float(r["ce_decoder"]) for r in history if "ce_decoder" in r][-last:]
+        if not logged:
+            return {}
+        ce, source = float(np.mean(logged)), f"mean of the last {len(logged)} logged training steps"
+    marginal = data.marginal_ce()
+    out = {"ce_decoder": ce, "ce_marginal": marginal, "source": source, "learnt": bool(ce < marginal - POSE_CE_MARGIN)}
+    if not out["learnt"]:
+        out["warning"] = (f"WARNING: the decoder's pose cross-entropy ({ce:.3f} nats, {source}) is not below that of "
+                          f"predicting every token from the training ids' marginal frequencies ({marginal:.3f}): the "
+                          "pose is not being read from the images (every frame decodes to about the mean pose). "
+                          "Train the image stage longer (more steps, a larger batch) before the video stage.")
+    return out
 
 
 def _validate(step_module, recipe: StageRecipe, cfg: RunConfig, model, batches: int = 8) -> dict:

@@ -478,6 +478,21 @@ class SynthTrainData:
         centre = (lo + hi) / 2.0
         return np.array([centre[0], centre[1], side / 200.0])
 
+    def marginal_ce(self) -> float:
+        """Nats: the pose cross-entropy of a predictor that ignores its input and gives every token position
+        the code frequencies of that position over all cached frames (the entropy of those frequencies,
+        averaged over the n positions; frames of every source, unweighted). A decoder whose pose
+        cross-entropy is not below this has learnt nothing about the pose from its input."""
+        ids = np.concatenate([np.asarray(s.lab["ids"]) for s in self.seqs]).astype(np.int64)  # (frames, n)
+        if ids.size == 0:
+            raise TrainDataError("marginal_ce: the cache holds no frames")
+        ent = []
+        for col in ids.T:
+            p = np.bincount(col).astype(np.float64)
+            p = p[p > 0] / len(col)
+            ent.append(float(-(p * np.log(p)).sum()))
+        return float(np.mean(ent))
+
     def image_batch(self, stage: str, step: int, b: int, recipe) -> dict[str, torch.Tensor]:
         """Single augmented crops (t = 1).
 

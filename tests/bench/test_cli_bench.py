@@ -36,8 +36,9 @@ def test_accuracy_quick_prints_the_ratios_last(fixture_splits, tmp_path, capsys)
     assert re.fullmatch(r"mpjpe_occ_ratio=\d+\.\d{3} jitter_ratio=\d+\.\d{3}", out.rstrip().splitlines()[-1])
     assert "RANDOM WEIGHTS" in out and "network's own mesh joints" in out
     page = (tmp_path / "RESULTS.md").read_text()
+    assert "Row `mean pose`: moro's decoded trajectory" in page
     for row in ("| moro |", "| per-frame |", "| per-frame+gaussian |", "| per-frame+one-euro |", "| mean pose |",
-                "| moro no carry |",
+                "| moro averaged pose |", "| moro no carry |",
                 "| moro no prior |", "| moro K=1 |", "| moro K=3 |", "| moro K=10 |"):
         assert row in page
     assert (tmp_path / "results" / "accuracy.json").is_file()
@@ -70,6 +71,15 @@ def test_mean_pose_row_places_one_body_with_the_decoded_trajectory(fixture_split
         torch.from_numpy(traj[:, :6]).double())
     torch.testing.assert_close(back, mean.double()[None].expand(5, -1, -1), atol=1e-4, rtol=0)
     assert out["joints_cam"].shape == (5, 22, 3) and out["feet_cam"].shape == (5, 4, 3)
+    # the averaged-pose row recovers the local meshes and averages them: one body placed twice gives it back
+    from moro.bench.accuracy import averaged_pose_variant, local_meshes
+
+    torch.testing.assert_close(local_meshes(out["vertices_cam"], traj), back, atol=1e-6, rtol=0)
+    two = np.concatenate([out["vertices_cam"][:1], mean_pose_variant(body, 0.5 * mean, traj[:1])["vertices_cam"]])
+    avg = averaged_pose_variant(body, two, np.concatenate([traj[:1], traj[:1]]))
+    torch.testing.assert_close(torch.from_numpy(avg["vertices_cam"][0]),
+                               torch.from_numpy(mean_pose_variant(body, 0.75 * mean, traj[:1])["vertices_cam"][0]),
+                               atol=1e-5, rtol=0)
 
 
 def _fake(spec: dict) -> dict:

@@ -20,6 +20,9 @@ mean pose          moro's decoded trajectory (root rotation and translation) wit
                    and averaged vertex by vertex; the L2-best constant mesh). A reference: the columns
                    where moro does no better than this row are carried by the trajectory alone, not
                    by the body pose the network reads from the images
+moro averaged pose moro with every frame's local mesh (decoded, root-relative) replaced by the
+                   sequence's vertex-wise mean of them, placed with moro's trajectory: no better than
+                   moro's own mean body if the frame-to-frame pose carries nothing
 ================== ===============================================================================
 
 Scored joints are the **network's own mesh joints**: the decoded camera-frame mesh (tokens ->
@@ -60,7 +63,15 @@ VARIANTS: dict[str, tuple[dict | None, int, bool, bool]] = {
 }
 SMOOTHED = ("per-frame+gaussian", "per-frame+one-euro")
 MEAN_POSE = "mean pose"
-ROWS = ("moro", "per-frame", *SMOOTHED, MEAN_POSE, "moro no carry", "moro no prior", "moro K=1", "moro K=3", "moro K=10")
+AVERAGED_POSE = "moro averaged pose"
+ROW_NOTES = {  # the reference rows, explained under the table of RESULTS.md
+    MEAN_POSE: "moro's decoded trajectory (root rotation and translation) carrying one constant body in every frame, "
+               "the vertex-wise mean of the validation split's ground-truth meshes; where moro is no better than this "
+               "row, its figures come from the trajectory, not from a body pose read from the images.",
+    AVERAGED_POSE: "moro with each frame's decoded local mesh replaced by the sequence's vertex-wise mean of them "
+                   "(same trajectory); as good as moro where the frame-to-frame changes of the decoded pose carry nothing.",
+}
+ROWS = ("moro", "per-frame", *SMOOTHED, MEAN_POSE, AVERAGED_POSE, "moro no carry", "moro no prior", "moro K=1", "moro K=3", "moro K=10")
 
 
 @dataclass
@@ -179,6 +190,21 @@ def mean_local_mesh(body, seqs, frames: int | None = None) -> torch.Tensor:
     if not count:
         raise ValueError("mean_local_mesh needs at least one frame")
     return (total / count).float()
+
+
+def local_meshes(verts_cam: np.ndarray, traj: np.ndarray) -> torch.Tensor:
+    """Camera-frame meshes (t, v, 3) placed with ``traj`` (t, 9) -> their local meshes (t, v, 3): the inverse of
+    ``local @ R^T + t`` (:func:`meshes`)."""
+    from moro.geometry import rot6d_to_rotmat
+
+    tr = torch.from_numpy(np.asarray(traj, np.float64))
+    return (torch.from_numpy(np.asarray(verts_cam, np.float64)) - tr[:, None, 6:]) @ rot6d_to_rotmat(tr[:, :6])
+
+
+def averaged_pose_variant(body, verts_cam: np.ndarray, traj: np.ndarray) -> dict[str, np.ndarray]:
+    """The ``moro averaged pose`` row: the vertex-wise mean of the local meshes of ``verts_cam`` (t, v, 3), placed
+    in every frame with ``traj`` (t, 9)."""
+    return mean_pose_variant(body, local_meshes(verts_cam, traj).mean(0).float(), traj)
 
 
 def mean_pose_variant(body, mean_local: torch.Tensor, traj: np.ndarray) -> dict[str, np.ndarray]:
@@ -304,6 +330,8 @@ def run_accuracy(cfg: AccuracyConfig, say: Callable[[str], None] = print) -> dic
                 outs[row] = smooth(outs["per-frame"], kind, tuning[kind]["params"], seq.fps)
             if MEAN_POSE in rows:
                 outs[MEAN_POSE] = mean_pose_variant(body, mean_local, outs["moro"]["traj"])
+            if AVERAGED_POSE in rows:
+                outs[AVERAGED_POSE] = averaged_pose_variant(body, outs["moro"]["vertices_cam"], outs["moro"]["traj"])
             keep_v = cfg.vertices and gt.vertices_cam is not None and gt.topology.endswith(f":{body.num_vertices}")
             for row, o in outs.items():
                 write_prediction(prediction_path(pred_dir / row, seq.name), PredictionSequence(

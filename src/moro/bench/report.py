@@ -199,12 +199,15 @@ def _accuracy_section(acc: dict) -> list[str]:
     if t:  # empty when the run had no smoothing rows (--rows)
         L += [f"Smoothing tuned on val ({len(t['sequences'])} sequences, {t['frames']} frames, lowest MPJPE-all): "
               f"Gaussian {t['gaussian']['params']}, one-euro {t['one-euro']['params']}.", ""]
+    from moro.bench.accuracy import ROW_NOTES, TARGETS
+
+    for row, note in ROW_NOTES.items():
+        if any(row in h.get("rows", {}) for h in acc["halves"].values()):
+            L += [f"Row `{row}`: {note}", ""]
     for half, h in acc["halves"].items():
         L += [f"#### bench/{half} ({h['sequences']} sequences, {h['frames']} frames)", "", h["markdown"].strip(), ""]
     r = acc["ratios"]
     L += ["Targets (moro / per-frame, same run):", "", "| ratio | value | target |", "|---|---:|---:|"]
-    from moro.bench.accuracy import TARGETS
-
     L += [f"| {k} | {v:.3f} | <= {TARGETS[k]}{'' if v <= TARGETS[k] else ' (not met)'} |" for k, v in r.items()]
     L += ["", f"Headline: `{acc['summary']}`", ""]
     return L

@@ -55,16 +55,18 @@ def occlusion_events(per_frame: dict, rows: list[str], before: int = 20, after: 
                      low: float = 0.1, high: float = 0.4, calm: int = 10) -> dict:
     """Per-frame MPJPE (mm) aligned on occlusion onsets, averaged over events, per row.
 
-    An onset is a frame whose occluded-joint fraction is >= ``high`` after ``calm`` frames below
-    ``low``; the window is ``[onset - before, onset + after)`` (events too close to the ends are skipped).
+    An onset is a frame ``t`` where the occluded-joint fraction rises through ``high`` (``occ[t - 1] < high <=
+    occ[t]``) and the ``calm`` frames from ``t - before`` on were all below ``low`` (the occluder may move in
+    gradually over the frames between). The window is ``[t - before, t + after)``; events too close to the
+    ends are skipped, and the next onset is looked for after the window.
     """
     curves: dict[str, list[np.ndarray]] = {r: [] for r in rows}
     n = 0
     for s in per_frame.values():
         occ = np.asarray(s["occ_ratio"])
-        t = 1 + calm
-        while t < len(occ):
-            if occ[t] >= high and (occ[t - calm : t] < low).all() and t - before >= 0 and t + after <= len(occ):
+        t = max(before, 1)
+        while t + after <= len(occ):
+            if occ[t - 1] < high <= occ[t] and (occ[t - before : t - before + calm] < low).all():
                 n += 1
                 for r in rows:
                     if r in s:

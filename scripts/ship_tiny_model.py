@@ -95,7 +95,7 @@ def bench_record(path: Path) -> dict:
     keep = ("pa_mpjpe", "mpjpe", "mpjpe_occ", "gmpjpe", "g_accel_error", "jitter", "foot_sliding")
     rows = {half: {row: {k: v for k, v in vals.items() if k in keep} for row, vals in h["rows"].items()
                    if row in ("moro", "per-frame", "mean pose", "moro averaged pose")} for half, h in res["halves"].items()}
-    return {"command": f"moro bench accuracy (results: {path})", "ratios": res["ratios"], "rows": rows}
+    return {"command": res.get("command") or f"moro bench accuracy (results: {path})", "ratios": res["ratios"], "rows": rows}
 
 
 if __name__ == "__main__":

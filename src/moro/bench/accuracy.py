@@ -131,22 +131,27 @@ def sequence_tokens(model, seq, frames: int, folder: Path, batch: int = 32):
     return writer.close(), bbox_info(seq.labels["K"], boxes)
 
 
+def place(local: torch.Tensor, traj: torch.Tensor) -> torch.Tensor:
+    """Local meshes (t, v, 3) or one (1, v, 3) -> camera-frame meshes (t, v, 3) ``local @ R^T + t`` with
+    ``traj`` (t, 9) ``[6D, t (m)]``; :func:`local_meshes` is its inverse."""
+    from moro.geometry import rot6d_to_rotmat
+
+    return local @ rot6d_to_rotmat(traj[:, :6]).transpose(-1, -2) + traj[:, None, 6:]
+
+
 @torch.no_grad()
 def meshes(model, ids: np.ndarray, traj: np.ndarray, temporal: bool = True, chunk: int = 256) -> torch.Tensor:
     """Camera-frame network meshes (t, v, 3): ids (t, n) -> smoother -> tokenizer decoder, placed with traj (t, 9).
 
     ``temporal=False`` runs the token smoother on each frame alone (the per-frame baseline).
     """
-    from moro.geometry import rot6d_to_rotmat
-
     device = model.token_emb.weight.device
     x = model.token_emb(torch.from_numpy(ids.astype(np.int64)).to(device))  # (t, n, dc)
     z = model.smoother(x[None])[0] if temporal else model.smoother(x[:, None])[:, 0]
     out = []
     for a in range(0, len(z), chunk):
         local = model.tokenizer.decode_latents(z[a : a + chunk])
-        tr = torch.from_numpy(traj[a : a + chunk]).to(local)
-        out.append(local @ rot6d_to_rotmat(tr[:, :6]).transpose(-1, -2) + tr[:, None, 6:])
+        out.append(place(local, torch.from_numpy(traj[a : a + chunk]).to(local)))
     return torch.cat(out).cpu()
 
 
@@ -193,8 +198,8 @@ def mean_local_mesh(body, seqs, frames: int | None = None) -> torch.Tensor:
 
 
 def local_meshes(verts_cam: np.ndarray, traj: np.ndarray) -> torch.Tensor:
-    """Camera-frame meshes (t, v, 3) placed with ``traj`` (t, 9) -> their local meshes (t, v, 3): the inverse of
-    ``local @ R^T + t`` (:func:`meshes`)."""
+    """Camera-frame meshes (t, v, 3) placed with ``traj`` (t, 9) -> their local meshes (t, v, 3), float64: the
+    inverse of :func:`place`."""
     from moro.geometry import rot6d_to_rotmat
 
     tr = torch.from_numpy(np.asarray(traj, np.float64))
@@ -209,11 +214,8 @@ def averaged_pose_variant(body, verts_cam: np.ndarray, traj: np.ndarray) -> dict
 
 def mean_pose_variant(body, mean_local: torch.Tensor, traj: np.ndarray) -> dict[str, np.ndarray]:
     """The ``mean pose`` row: ``mean_local`` (v, 3) placed in every frame with ``traj`` (t, 9) ``[6D, t (m)]``."""
-    from moro.geometry import rot6d_to_rotmat
-
     tr = torch.from_numpy(np.asarray(traj, np.float32))
-    verts = mean_local.to(tr)[None] @ rot6d_to_rotmat(tr[:, :6]).transpose(-1, -2) + tr[:, None, 6:]
-    return _scored(body, verts)
+    return _scored(body, place(mean_local.to(tr)[None], tr))
 
 
 def smooth(outputs: dict[str, np.ndarray], kind: str, params: dict, fps: float) -> dict[str, np.ndarray]:

@@ -26,7 +26,7 @@ def _run_config(args: argparse.Namespace):
                      max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes,
                      accelerator=args.accelerator, devices=devices, num_nodes=args.num_nodes, precision=args.precision,
                      seed=args.seed, workers=args.workers, threads=args.threads, overrides=overrides,
-                     progress=not args.no_progress)
+                     progress=not args.no_progress, backbone_weights=getattr(args, "backbone_weights", None))
 
 
 def _cmd_train_stage(args: argparse.Namespace) -> int:
@@ -105,6 +105,35 @@ def _cmd_train_visibility(args: argparse.Namespace) -> int:
     return 0
 
 
+def _cmd_train_backbone(args: argparse.Namespace) -> int:
+    import torch
+
+    from moro.model.image_encoder import ImageEncoderConfig, build_image_backbone
+    from moro.tokenizer.presets import tokenizer_preset
+    from moro.training.backbone_pose import BackbonePretrainConfig, pretrain_backbone
+    from moro.training.pipeline import _as_config, prepare_data
+    from moro.training.tokenizer import load_preset_body
+
+    if args.threads:
+        torch.set_num_threads(args.threads)
+    body = load_preset_body(tokenizer_preset(args.preset))
+    data = _as_config(prepare_data(args.data, args.tokenizer, body, max_sequences=args.data_sequences))
+    val = _as_config(prepare_data(args.val_data, args.tokenizer, body, split="val")) if args.val_data else None
+    icfg = ImageEncoderConfig.tiny() if args.preset == "tiny" else ImageEncoderConfig.paper()
+    backbone = build_image_backbone(icfg, pretrained=True)
+    cfg = BackbonePretrainConfig(out=str(args.out), data=data, val_data=val, steps=args.steps, batch=args.batch,
+                                 lr=args.lr, head_lr=args.head_lr, eval_every=args.eval_every, val_frames=args.val_frames,
+                                 seed=args.seed, progress=not args.no_progress,
+                                 max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes)
+    r = pretrain_backbone(cfg, backbone, body, resume=args.resume, say=lambda s: print(s, file=sys.stderr, flush=True))
+    h = r["heldout"] or {}
+    print(f"backbone: {r['steps_done']}/{r['steps_planned']} steps in {r['seconds'] / 60:.1f} min"
+          f"{' (truncated by --max-minutes)' if r['truncated'] else ''}; weights: {r['backbone_file']}")
+    if h:
+        print(f"heldout_v2v_mm={h['v2v_mm']:.1f} mean_mesh_v2v_mm={h['mean_mesh_v2v_mm']:.1f}")
+    return 0
+
+
 def _common(p: argparse.ArgumentParser) -> None:
     p.add_argument("--preset", default="tiny", choices=["tiny", "paper"])
     p.add_argument("--out", required=True, help="run folder; each stage writes OUT/<stage>/ (model.ckpt, last.ckpt, metrics.csv)")
@@ -144,6 +173,10 @@ def add_stage_commands(train_sub: argparse._SubParsersAction) -> None:
                            help="probability per clip of a painted occluder over a span of it (recipe occluder_prob)")
             p.add_argument("--occluder-size", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                            help="its side as a fraction of the crop side, uniform in [LOW, HIGH] (1 hides the frame)")
+        if stage == "image_pretrain":
+            p.add_argument("--backbone-weights", default=None,
+                           help="start the backbone from this file instead of the parent's weights (the output "
+                                "OUT/backbone.pt of `moro train backbone`, the tiny preset's pose pretraining)")
         p.set_defaults(func=_cmd_train_stage, stage=stage)
     v = train_sub.add_parser("visibility", help="fit a checkpoint's visibility head and heading carry "
                                                 "(moro.training.visibility); writes a new checkpoint")
@@ -157,6 +190,26 @@ def add_stage_commands(train_sub: argparse._SubParsersAction) -> None:
     v.add_argument("--lam", type=float, default=1000.0, help="ridge weight")
     v.add_argument("--threads", type=int, default=None, help="torch CPU threads")
     v.set_defaults(func=_cmd_train_visibility)
+    bb = train_sub.add_parser("backbone", help="pretrain the image backbone to regress the local mesh "
+                                                "(moro.training.backbone_pose); writes OUT/backbone.pt")
+    bb.add_argument("--preset", default="tiny", choices=["tiny", "paper"], help="whose backbone and body model")
+    bb.add_argument("--out", required=True, type=Path, help="run folder (backbone.pt, last.ckpt, metrics.csv, record.json)")
+    bb.add_argument("--data", required=True, nargs="+", metavar="PATH[:WEIGHT]", help="training data (as for the stages)")
+    bb.add_argument("--val-data", default=None, help="held-out split: vertex error against the mean mesh as it trains")
+    bb.add_argument("--tokenizer", required=True, help="the tokenizer checkpoint (its ids label the training cache)")
+    bb.add_argument("--data-sequences", type=int, default=None, help="use only the split's first N sequences")
+    bb.add_argument("--steps", type=int, default=3000)
+    bb.add_argument("--batch", type=int, default=32)
+    bb.add_argument("--lr", type=float, default=3e-4, help="backbone learning rate")
+    bb.add_argument("--head-lr", type=float, default=1e-3, help="the throwaway head's learning rate")
+    bb.add_argument("--eval-every", type=int, default=250)
+    bb.add_argument("--val-frames", type=int, default=1024)
+    bb.add_argument("--seed", type=int, default=0)
+    bb.add_argument("--max-minutes", type=float, default=None, help="wall-time budget (stops early; --resume continues)")
+    bb.add_argument("--resume", action="store_true", help="continue OUT/last.ckpt with the same settings")
+    bb.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    bb.add_argument("--no-progress", action="store_true")
+    bb.set_defaults(func=_cmd_train_backbone)
     a = train_sub.add_parser("all", help="every stage in order on the synthetic world (tokenizer .. video_train)")
     _common(a)
     a.set_defaults(func=_cmd_train_all)

@@ -74,6 +74,7 @@ class RunConfig:
     progress: bool = True
     stop_after: int | None = None  # stop after this many steps in this call (tests: a simulated kill)
     strategy: str | None = None  # Fabric strategy override ("ddp_spawn" in tests)
+    backbone_weights: str | None = None  # image_pretrain: replace the parent's backbone weights (moro train backbone)
 
 
 @dataclass
@@ -117,6 +118,25 @@ def build_model(preset: str, tokenizer_path: str | os.PathLike, body, traj_stats
     backbone = build_image_backbone(icfg, pretrained=backbone_weights) if backbone_weights else build_image_backbone(icfg)
     return MoRo(cfg, tok, ImageEncoder(icfg), joint_regressor=body.joints22_regressor, traj_stats=traj_stats,
                 backbone=backbone)
+
+
+def load_backbone_weights(model, path: str | os.PathLike, stage: str = "image_pretrain") -> None:
+    """Replace ``model``'s backbone weights with a file in the backbone's ``pretrained=FILE`` layout
+    (``moro train backbone`` writes one); only the image stage starts from new backbone weights."""
+    from moro.model.image_encoder import build_image_backbone
+
+    if stage != "image_pretrain":
+        raise StageError(f"--backbone-weights is for image_pretrain (the stage that trains the backbone), not {stage}")
+    if model.backbone is None or model.image_encoder is None:
+        raise StageError("--backbone-weights: this model has no backbone / image encoder to load them into")
+    if not Path(path).is_file():
+        raise StageError(f"--backbone-weights {path}: no such file (moro train backbone writes OUT/backbone.pt)")
+    icfg = model.image_encoder.config
+    try:
+        fresh = build_image_backbone(icfg, pretrained=path)
+    except Exception as e:  # a file of another backbone / layout
+        raise StageError(f"--backbone-weights {path} does not fit the model's {icfg.backbone} backbone: {e}") from e
+    model.backbone.load_state_dict(fresh.state_dict(), strict=True)
 
 
 def _training_record(path: str | os.PathLike) -> dict:
@@ -243,7 +263,8 @@ def _tensorboard(out: Path):
 # ---------------------------------------------------------------------- the loop
 def _run_key(recipe: StageRecipe, cfg: RunConfig, data_settings: dict) -> dict:
     return {"recipe": recipe.to_dict(), "preset": cfg.preset, "seed": cfg.seed, "data": data_settings,
-            "init": str(Path(cfg.init).resolve()) if cfg.init else None}
+            "init": str(Path(cfg.init).resolve()) if cfg.init else None,
+            **({"backbone_weights": str(Path(cfg.backbone_weights).resolve())} if cfg.backbone_weights else {})}
 
 
 def _stage_main(fabric, stage: str, cfg: RunConfig, body) -> StageResult:
@@ -256,6 +277,8 @@ def _stage_main(fabric, stage: str, cfg: RunConfig, body) -> StageResult:
         torch.set_num_threads(cfg.threads)
     fabric.seed_everything(cfg.seed + 17 * fabric.global_rank, workers=True)
     model = load_parent(stage, cfg.init, body, cfg.preset)
+    if cfg.backbone_weights is not None:
+        load_backbone_weights(model, cfg.backbone_weights, stage)
     data = _open_data(cfg.data, model, cfg.seed, fabric.global_rank, fabric.world_size)
     if stage == "pose_pretrain" and cfg.init is not None:
         model.set_trajectory_stats(data.trajectory_stats(max(2, get_recipe("motion_pretrain", cfg.preset).clip_frames)))
@@ -380,7 +403,7 @@ def _stage_main(fabric, stage: str, cfg: RunConfig, body) -> StageResult:
         record = {"stage": stage, "parent": PARENTS[stage], "parent_checkpoint": cfg.init, "preset": cfg.preset,
                   "steps_done": step, "steps_planned": recipe.steps, "truncated": truncated, "seconds": seconds,
                   "seed": cfg.seed, "data": data.settings, "final_loss": final, "val": val, "skipped_steps": skipped, "recipe": recipe.to_dict(),
-                  "world_size": fabric.world_size, "pose_check": pose_check,
+                  "world_size": fabric.world_size, "pose_check": pose_check, "backbone_weights": cfg.backbone_weights,
                   "tokenizer_file": cfg.init if PARENTS[stage] == "tokenizer" else _training_record(cfg.init).get("tokenizer_file"),
                   **provenance()}
         name = str(getattr(body, "name", ""))

@@ -29,7 +29,7 @@ from moro.model.losses import moro_losses
 from moro.model.masking import MaskingConfig, inference_masking, mask_tokens
 from moro.training.recipes import StageRecipe
 
-__all__ = ["Batch", "StageStep", "PARTS", "set_trainable", "perturb_rotation_translation"]
+__all__ = ["Batch", "StageStep", "PARTS", "set_trainable", "perturb_rotation_translation", "mirror_vertices"]
 
 PARTS = ("backbone", "image_encoder", "motion_encoder", "decoder", "smoother")
 _MIRROR = torch.tensor([-1.0, 1.0, 1.0])
@@ -125,6 +125,16 @@ def perturb_rotation_translation(R: torch.Tensor, t: torch.Tensor, rot_std: floa
     return rotvec_to_rotmat(w) @ R, t + dt
 
 
+def mirror_vertices(verts: torch.Tensor, flip: torch.Tensor, perm: torch.Tensor) -> torch.Tensor:
+    """The mesh of a horizontally mirrored image: x -> -x and left/right vertices swapped, where ``flip``.
+
+    Args: verts (b, ..., v, 3); flip (b,) bool; perm (v,) left/right vertex permutation.
+    Returns: (b, ..., v, 3), unchanged where ``flip`` is False.
+    """
+    vm = verts[..., perm, :] * _MIRROR.to(verts)
+    return torch.where(flip.view(-1, *([1] * (verts.dim() - 1))), vm, verts)
+
+
 class Batch:
     """A batch dict in an opaque box: mixed-precision wrappers cast the floating tensors of dict inputs
     to bf16, which would round the ground truth (3 m at bf16 is +-1 cm); boxed, they stay float32."""
@@ -172,8 +182,7 @@ class StageStep(nn.Module):
                 raise ValueError("a flipped batch needs the mirror permutation (StageStep(mirror_perm=...))")
             f = batch["flip"].to(dev)
             M = torch.diag(_MIRROR.to(R))
-            vm = verts[:, :, self.mirror_perm] * _MIRROR.to(verts)
-            verts = torch.where(f[:, None, None, None], vm, verts)
+            verts = mirror_vertices(verts, f, self.mirror_perm)
             R = torch.where(f[:, None, None, None], M @ R @ M, R)
             tr = torch.where(f[:, None, None], tr * _MIRROR.to(tr), tr)
         traj = torch.cat((rotmat_to_rot6d(R), tr), -1)

@@ -1,0 +1,293 @@
+"""Backbone pose pretraining (``moro train backbone``): teach the image backbone the body's pose first.
+
+The paper's backbone (HMR2.0's ViT-H) had been trained on millions of images to regress the body
+before MoRo used it; the tiny preset's EfficientNet-Lite0 has ImageNet weights only. Its image stage
+then never learnt to read the pose (models/README.md, eleventh session: the decoder's pose CE stays
+at the training ids' marginal and every frame decodes one constant body), while a direct regression
+head on the same backbone learns the pose of held-out sequences within a few hundred CPU steps
+(twelfth session). This stage is that pretraining: the backbone and a throwaway head regress the
+local mesh straight from the backbone tokens, on the image stage's own augmented crops.
+
+Data flow per step (b crops; p patches of d features; v vertices):
+
+    SynthTrainData.image_batch (flip, roll, photometric, box jitter; no part crops)
+      -> images (b, 3, H, W) -> backbone tokens (b, p, d)
+      -> PoseHead: per-patch Linear d -> c, flattened (p c) | mean over patches (d)
+                   -> Linear -> GELU -> Linear (zero-initialised) -> offsets (v, 3)
+      -> local mesh = mean training mesh + offsets  (metres; root joint at the origin, body frame)
+    truth: body(body_pose, betas), mirrored with the vertex permutation for flipped crops
+    loss: mean |pred - truth| over vertices and axes (metres)
+
+Output folder:
+
+    backbone.pt   the backbone's weights in its package layout: ``build_backbone(name, pretrained=FILE)``
+                  and ``moro train image_pretrain --backbone-weights FILE`` load it
+    last.ckpt     resumable state (``--resume``); metrics.csv (per logged step; held-out rows)
+    record.json   command, revision, settings and the held-out error against the mean mesh
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import math
+import time
+from dataclasses import asdict, dataclass, replace
+from pathlib import Path
+
+import numpy as np
+import torch
+from torch import nn
+
+__all__ = ["BackbonePretrainConfig", "PoseHead", "local_vertices", "heldout_frames", "heldout_error",
+           "pretrain_backbone", "backbone_package_state", "BACKBONE_FILE"]
+
+log = logging.getLogger(__name__)
+
+BACKBONE_FILE = "backbone.pt"
+STATE_FILE = "last.ckpt"
+METRICS_FILE = "metrics.csv"
+RECORD_FILE = "record.json"
+_STAGE = "backbone_pretrain"  # data-RNG stream name (SynthTrainData.rng)
+
+
+@dataclass
+class BackbonePretrainConfig:
+    """Settings of one backbone pretraining run (stored in its state; a resume must not change them)."""
+
+    out: str  # run folder
+    data: str  # prepared training cache(s) (SynthTrainData's ``cache_dir``)
+    val_data: str | None = None  # prepared held-out cache: error against the mean mesh every ``eval_every`` steps
+    steps: int = 3000
+    batch: int = 32
+    lr: float = 3e-4  # backbone (ImageNet weights)
+    head_lr: float = 1e-3  # the fresh head
+    weight_decay: float = 1e-4
+    warmup: int = 50
+    log_every: int = 10
+    checkpoint_every: int = 100
+    eval_every: int = 250
+    val_frames: int = 1024  # held-out frames evaluated (every k-th of the val sequences)
+    seed: int = 0
+    max_seconds: float | None = None  # wall-time budget (the run stops early, resumable)
+    progress: bool = True
+
+    def key(self) -> dict:
+        """What a resume must keep."""
+        d = asdict(self)
+        for k in ("out", "max_seconds", "progress"):
+            d.pop(k)
+        return d
+
+
+class PoseHead(nn.Module):
+    """Backbone tokens -> local mesh (the pretraining's throwaway head).
+
+    Args:
+        num_patches: p; dim: d (backbone token width); num_vertices: v.
+        mean_vertices: (v, 3) m, the prediction before training (the head's last layer starts at zero).
+        reduce: c features kept per patch; hidden: MLP width.
+    """
+
+    def __init__(self, num_patches: int, dim: int, num_vertices: int, mean_vertices: torch.Tensor,
+                 reduce: int = 64, hidden: int = 512) -> None:
+        super().__init__()
+        if tuple(mean_vertices.shape) != (num_vertices, 3):
+            raise ValueError(f"mean_vertices must be ({num_vertices}, 3), got {tuple(mean_vertices.shape)}")
+        self.reduce = nn.Linear(dim, reduce)
+        self.mlp = nn.Sequential(nn.Linear(num_patches * reduce + dim, hidden), nn.GELU(), nn.Linear(hidden, num_vertices * 3))
+        nn.init.zeros_(self.mlp[-1].weight)
+        nn.init.zeros_(self.mlp[-1].bias)
+        self.register_buffer("mean_vertices", mean_vertices.detach().float().clone())
+
+    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
+        """tokens (b, p, d) -> local vertices (b, v, 3) m."""
+        f = torch.cat((self.reduce(tokens).flatten(1), tokens.mean(1)), dim=1)
+        return self.mean_vertices + self.mlp(f).view(tokens.shape[0], -1, 3)
+
+
+def local_vertices(body, body_pose: torch.Tensor, betas: torch.Tensor, flip: torch.Tensor | None = None,
+                   mirror_perm: torch.Tensor | None = None) -> torch.Tensor:
+    """Ground-truth local mesh of single frames, as the image stage builds it.
+
+    Args:
+        body: the body model; body_pose (b, j - 1, 3, 3); betas (b, s).
+        flip: (b,) bool, crops that were mirrored; mirror_perm: (v,) left/right vertex permutation.
+    Returns:
+        (b, v, 3) metres, root joint at the origin (no root rotation), mirrored (x -> -x, vertices
+        permuted) where ``flip``.
+    """
+    from moro.training.steps import mirror_vertices
+
+    with torch.no_grad():
+        v = body(body_pose, betas).vertices
+    if flip is not None and bool(flip.any()):
+        if mirror_perm is None:
+            raise ValueError("flipped crops need the mirror permutation")
+        v = mirror_vertices(v, flip, mirror_perm)
+    return v
+
+
+def heldout_frames(data, body, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+    """Unaugmented crops (around the ground-truth box) of every k-th frame of a held-out cache.
+
+    Returns: images (f, 3, H, W) ImageNet-normalised; vertices (f, v, 3) m (local mesh).
+    """
+    total = sum(s.frames for s in data.seqs)
+    every = max(1, math.ceil(total / max(1, frames)))
+    images, verts = [], []
+    for s in data.seqs:
+        if s.crops is None:
+            continue
+        idx = list(range(0, s.frames, every))
+        for i in idx:
+            images.append(data._crop_from_cache(s, i, s.lab["box_gt"][i].astype(np.float64), 0.0, False, None))
+        pose = torch.from_numpy(np.asarray(s.lab["body_pose"][idx], np.float32))
+        betas = torch.from_numpy(np.asarray(s.lab["betas"], np.float32))[None].expand(len(idx), -1)
+        verts.append(local_vertices(body, pose, betas))
+    if not images:
+        raise ValueError("the held-out data has no frames with images")
+    return torch.from_numpy(np.stack(images)), torch.cat(verts)
+
+
+@torch.no_grad()
+def heldout_error(backbone: nn.Module, head: PoseHead, images: torch.Tensor, verts: torch.Tensor, chunk: int = 128) -> dict:
+    """Mean vertex error (mm) of the head's local meshes on held-out crops, and of the head's mean mesh.
+
+    Args: images (f, 3, H, W); verts (f, v, 3) m.
+    Returns: {"v2v_mm", "mean_mesh_v2v_mm"}.
+    """
+    was = backbone.training, head.training
+    backbone.eval()
+    head.eval()
+    pred = torch.cat([head(backbone(images[k:k + chunk])) for k in range(0, len(images), chunk)])
+    backbone.train(was[0])
+    head.train(was[1])
+    return {"v2v_mm": float((pred - verts).norm(dim=-1).mean()) * 1000.0,
+            "mean_mesh_v2v_mm": float((head.mean_vertices - verts).norm(dim=-1).mean()) * 1000.0}
+
+
+def backbone_package_state(backbone: nn.Module) -> dict[str, torch.Tensor]:
+    """The backbone's weights in the layout its ``pretrained=FILE`` loader reads (EfficientNet: the package's)."""
+    mod = getattr(backbone, "net", backbone)
+    return {k: v.detach().cpu().clone() for k, v in mod.state_dict().items()}
+
+
+def _mean_mesh(data, body, max_frames: int = 2048) -> torch.Tensor:
+    """(v, 3) m: the mean local mesh over (a subsample of) the training frames."""
+    total = sum(s.frames for s in data.seqs)
+    every = max(1, total // max_frames)
+    acc, n = None, 0
+    for s in data.seqs:
+        idx = list(range(0, s.frames, every))
+        pose = torch.from_numpy(np.asarray(s.lab["body_pose"][idx], np.float32))
+        betas = torch.from_numpy(np.asarray(s.lab["betas"], np.float32))[None].expand(len(idx), -1)
+        v = local_vertices(body, pose, betas).double().sum(0)
+        acc = v if acc is None else acc + v
+        n += len(idx)
+    return (acc / n).float()
+
+
+def pretrain_backbone(cfg: BackbonePretrainConfig, backbone: nn.Module, body, resume: bool = False,
+                      say=print) -> dict:
+    """Train ``backbone`` (in place) with a :class:`PoseHead` on ``cfg.data``; write the output folder.
+
+    Args:
+        backbone: a moro backbone (``moro.model.backbones``) in its starting weights.
+        body: the body model whose local mesh is regressed (the tokenizer's).
+        resume: continue ``cfg.out/last.ckpt`` (same settings, else :class:`TrainCheckpointError`).
+    Returns:
+        the record written to ``record.json``.
+    """
+    from moro.training.checkpoint import load_train_state, provenance, restore_train_state, save_train_state
+    from moro.training.engine import _CsvLog
+    from moro.training.recipes import recipe as get_recipe
+    from moro.training.schedules import warmup_cosine_schedule
+    from moro.training.synth_data import SynthTrainData, mirror_permutation
+    from moro.paths import atomic_write
+
+    out = Path(cfg.out)
+    out.mkdir(parents=True, exist_ok=True)
+    size = tuple(backbone.input_size)
+    data = SynthTrainData(cfg.data, input_size=size, seed=cfg.seed)
+    # the image stage's augmentation, without part crops (the head regresses the whole body)
+    aug = replace(get_recipe("image_pretrain", "tiny"), crop_mode_prob=0.0)
+    with torch.no_grad():
+        perm = torch.from_numpy(mirror_permutation(body(body.identity_pose(), body.zero_betas()).vertices.cpu().numpy()))
+        head = PoseHead(backbone.num_patches, backbone.dim, body.num_vertices, _mean_mesh(data, body))
+    model = nn.ModuleDict({"backbone": backbone, "head": head})
+    opt = torch.optim.AdamW([{"params": list(backbone.parameters()), "lr": cfg.lr},
+                             {"params": list(head.parameters()), "lr": cfg.head_lr}], weight_decay=cfg.weight_decay)
+    sched = warmup_cosine_schedule(opt, cfg.steps, cfg.warmup)
+    key = {**cfg.key(), "data_settings": data.settings, "backbone": type(backbone).__name__, "input_size": list(size)}
+    start, seconds = 0, 0.0
+    if resume:
+        payload = load_train_state(out / STATE_FILE, kind=f"moro/{_STAGE}")
+        start = restore_train_state(payload, model, opt, sched, config=key)
+        seconds = float(payload["meta"].get("seconds", 0.0))
+        say(f"resumed {out / STATE_FILE} at step {start} of {cfg.steps}")
+    val = None
+    if cfg.val_data:
+        val = heldout_frames(SynthTrainData(cfg.val_data, input_size=size, seed=cfg.seed), body, cfg.val_frames)
+    csv_log = _CsvLog(out / METRICS_FILE, start if resume else None)
+    bar = None
+    if cfg.progress:
+        from tqdm import tqdm
+
+        bar = tqdm(total=cfg.steps, initial=start, desc=_STAGE, unit="step", dynamic_ncols=True)
+    t0 = time.monotonic()
+    model.train()
+    step, loss_v, truncated, last_eval = start, float("nan"), False, None
+
+    def save(at: int) -> None:
+        save_train_state(out / STATE_FILE, kind=f"moro/{_STAGE}", step=at, config=key, model=model, optimizer=opt,
+                         scheduler=sched, meta={"seconds": seconds + time.monotonic() - t0})
+        with atomic_write(out / BACKBONE_FILE) as tmp:
+            torch.save(backbone_package_state(backbone), tmp)
+
+    try:
+        while step < cfg.steps:
+            b = data.image_batch(_STAGE, step, cfg.batch, aug)
+            truth = local_vertices(body, b["body_pose"][:, 0], b["betas"], b["flip"], perm)
+            loss = (head(backbone(b["images"][:, 0])) - truth).abs().mean()
+            opt.zero_grad(set_to_none=True)
+            loss.backward()
+            if not torch.isfinite(loss):
+                raise RuntimeError(f"{_STAGE} step {step}: non-finite loss; lower --lr")
+            opt.step()
+            sched.step()
+            step += 1
+            loss_v = float(loss.detach())
+            row = None
+            if step % cfg.log_every == 0 or step == cfg.steps:
+                row = {"step": step, "lr": sched.get_last_lr()[0], "l1_mm": loss_v * 1000.0}
+            if val is not None and (step % cfg.eval_every == 0 or step == cfg.steps):
+                last_eval = heldout_error(backbone, head, *val)
+                row = {"step": step, "lr": sched.get_last_lr()[0], "l1_mm": loss_v * 1000.0, **last_eval}
+                say(f"{_STAGE} step {step}: held-out v2v {last_eval['v2v_mm']:.1f} mm "
+                    f"(mean mesh {last_eval['mean_mesh_v2v_mm']:.1f})")
+            if row is not None:
+                csv_log.write(row)
+            if bar is not None:
+                bar.update(1)
+                bar.set_postfix_str(f"l1={loss_v * 1000:.1f}mm")
+            over = cfg.max_seconds is not None and seconds + time.monotonic() - t0 > cfg.max_seconds
+            if step % cfg.checkpoint_every == 0 or step == cfg.steps or over:
+                save(step)
+            if over and step < cfg.steps:
+                truncated = True
+                say(f"{_STAGE}: time budget reached after {step} of {cfg.steps} steps; stopping (resume with --resume)")
+                break
+    finally:
+        if bar is not None:
+            bar.close()
+    if step == start:  # nothing ran (already complete): still leave the weights
+        save(step)
+    if val is not None and last_eval is None:
+        last_eval = heldout_error(backbone, head, *val)
+    record = {"stage": _STAGE, "steps_done": step, "steps_planned": cfg.steps, "truncated": truncated,
+              "seconds": seconds + time.monotonic() - t0, "final_l1_mm": loss_v * 1000.0, "heldout": last_eval,
+              "settings": key, "backbone_file": str((out / BACKBONE_FILE).resolve()), **provenance()}
+    with atomic_write(out / RECORD_FILE) as tmp:
+        Path(tmp).write_text(json.dumps(record, indent=1, default=str))
+    return record

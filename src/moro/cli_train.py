@@ -12,7 +12,7 @@ from moro.training.recipes import STAGES
 def _run_config(args: argparse.Namespace):
     from moro.training.engine import RunConfig
 
-    keys = ("steps", "batch", "lr", "clip_frames", "warmup", "occluder_prob", "occluder_size")
+    keys = ("steps", "batch", "lr", "clip_frames", "warmup", "occluder_prob", "occluder_size", "backbone_lr")
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if "occluder_size" in overrides:
         lo, hi = overrides["occluder_size"] = tuple(overrides["occluder_size"])
@@ -174,6 +174,8 @@ def add_stage_commands(train_sub: argparse._SubParsersAction) -> None:
             p.add_argument("--occluder-size", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                            help="its side as a fraction of the crop side, uniform in [LOW, HIGH] (1 hides the frame)")
         if stage == "image_pretrain":
+            p.add_argument("--backbone-lr", type=float, default=None,
+                           help="the backbone's learning rate (default: --lr); lower for a pose-pretrained backbone")
             p.add_argument("--backbone-weights", default=None,
                            help="start the backbone from this file instead of the parent's weights (the output "
                                 "OUT/backbone.pt of `moro train backbone`, the tiny preset's pose pretraining)")

@@ -12,8 +12,6 @@ import pytest
 import torch
 
 from moro.body.joint_sets import JOINTS22_FLIP
-from moro.synth.splits import plan_split
-from moro.synth.writer import write_split
 from moro.training.checkpoint import TrainCheckpointError
 from moro.training.engine import MODEL_FILE, RunConfig, StageError, build_model, read_metrics, train_stage
 from moro.training.pipeline import prepare_data
@@ -23,21 +21,6 @@ from moro.training.synth_data import SynthTrainData, TrainDataError, mirror_perm
 
 TOKENIZER = str(Path(__file__).resolve().parents[2] / "models" / "tokenizer_tiny.ckpt")
 SMALL = dict(steps=4, batch=2, clip_frames=8, warmup=2, checkpoint_every=2, log_every=1)
-
-
-@pytest.fixture(scope="module")
-def split(tmp_path_factory):
-    root = tmp_path_factory.mktemp("synth") / "train"
-    write_split(root, plan_split("train", sequences=2, frames=40, seed=5, width=256, height=144))
-    return root
-
-
-@pytest.fixture(scope="module")
-def cache(split, anny5, tmp_path_factory):
-    import os
-
-    os.environ["MORO_CACHE_DIR"] = str(tmp_path_factory.mktemp("cache"))
-    return prepare_data(split, TOKENIZER, anny5)
 
 
 def _cfg(tmp_path, cache, stage, init, **kw):
@@ -386,3 +369,30 @@ def test_train_cli_recipe_overrides():
             _run_config(build_parser().parse_args(base + bad))
     with pytest.raises(SystemExit):  # occluders are a video-stage option
         build_parser().parse_args(["train", "image_pretrain", "--out", "o", "--occluder-prob", "0.5"])
+
+
+def test_backbone_lr_gives_the_backbone_its_own_group():
+    """--backbone-lr reaches the recipe; make_adamw puts those parameters in their own group, scheduled alike."""
+    from moro.cli import build_parser
+    from moro.cli_train import _run_config
+    from moro.training.schedules import make_adamw, warmup_cosine_schedule
+
+    args = build_parser().parse_args(["train", "image_pretrain", "--out", "o", "--data", "d", "--init", "i",
+                                      "--backbone-lr", "1e-4", "--backbone-weights", "w.pt"])
+    cfg = _run_config(args)
+    assert cfg.overrides == dict(backbone_lr=1e-4) and cfg.backbone_weights == "w.pt"
+    assert recipe("image_pretrain", "tiny", **cfg.overrides).backbone_lr == 1e-4
+    assert recipe("image_pretrain", "tiny").backbone_lr is None
+    a, b, frozen = (torch.nn.Parameter(torch.zeros(2)) for _ in range(3))
+    frozen.requires_grad_(False)
+    opt = make_adamw([a, b, frozen], lr=1e-3, weight_decay=0.0, groups={1e-4: [b, frozen]})
+    assert [(g["lr"], len(g["params"])) for g in opt.param_groups] == [(1e-3, 1), (1e-4, 1)]
+    assert opt.param_groups[1]["params"][0] is b
+    sched = warmup_cosine_schedule(opt, 10, 2)
+    for _ in range(3):
+        opt.step()
+        sched.step()
+    lrs = sched.get_last_lr()
+    assert lrs[0] / lrs[1] == pytest.approx(10.0)
+    with pytest.raises(ValueError, match="group lr"):
+        make_adamw([a], lr=1e-3, weight_decay=0.0, groups={0.0: [a]})

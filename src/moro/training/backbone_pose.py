@@ -71,11 +71,12 @@ class BackbonePretrainConfig:
     seed: int = 0
     max_seconds: float | None = None  # wall-time budget (the run stops early, resumable)
     progress: bool = True
+    stop_after: int | None = None  # stop after this many steps in this call (tests: a simulated kill)
 
     def key(self) -> dict:
         """What a resume must keep."""
         d = asdict(self)
-        for k in ("out", "max_seconds", "progress"):
+        for k in ("out", "max_seconds", "progress", "stop_after"):
             d.pop(k)
         return d
 
@@ -208,6 +209,7 @@ def pretrain_backbone(cfg: BackbonePretrainConfig, backbone: nn.Module, body, re
 
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
+    made_by = provenance()  # the code that runs, not whatever the checkout holds when the run ends
     size = tuple(backbone.input_size)
     data = SynthTrainData(cfg.data, input_size=size, seed=cfg.seed)
     # the image stage's augmentation, without part crops (the head regresses the whole body)
@@ -274,6 +276,10 @@ def pretrain_backbone(cfg: BackbonePretrainConfig, backbone: nn.Module, body, re
             over = cfg.max_seconds is not None and seconds + time.monotonic() - t0 > cfg.max_seconds
             if step % cfg.checkpoint_every == 0 or step == cfg.steps or over:
                 save(step)
+            if cfg.stop_after is not None and step - start >= cfg.stop_after:
+                if step % cfg.checkpoint_every:
+                    save(step)
+                break
             if over and step < cfg.steps:
                 truncated = True
                 say(f"{_STAGE}: time budget reached after {step} of {cfg.steps} steps; stopping (resume with --resume)")
@@ -287,7 +293,7 @@ def pretrain_backbone(cfg: BackbonePretrainConfig, backbone: nn.Module, body, re
         last_eval = heldout_error(backbone, head, *val)
     record = {"stage": _STAGE, "steps_done": step, "steps_planned": cfg.steps, "truncated": truncated,
               "seconds": seconds + time.monotonic() - t0, "final_l1_mm": loss_v * 1000.0, "heldout": last_eval,
-              "settings": key, "backbone_file": str((out / BACKBONE_FILE).resolve()), **provenance()}
+              "settings": key, "backbone_file": str((out / BACKBONE_FILE).resolve()), **made_by}
     with atomic_write(out / RECORD_FILE) as tmp:
         Path(tmp).write_text(json.dumps(record, indent=1, default=str))
     return record

@@ -290,7 +290,10 @@ def _stage_main(fabric, stage: str, cfg: RunConfig, body) -> StageResult:
         with torch.no_grad():
             perm = torch.from_numpy(mirror_permutation(body(body.identity_pose(), body.zero_betas()).vertices.cpu().numpy()))
     step_module = StageStep(model, body, recipe, perm, seed=cfg.seed, rank=fabric.global_rank)
-    optimizer = make_adamw(params, recipe.lr, recipe.weight_decay)
+    groups = None
+    if recipe.backbone_lr is not None and "backbone" in recipe.trainable and model.backbone is not None:
+        groups = {recipe.backbone_lr: list(model.backbone.parameters())}
+    optimizer = make_adamw(params, recipe.lr, recipe.weight_decay, groups)
     scheduler = warmup_cosine_schedule(optimizer, recipe.steps, recipe.warmup)
     key = _run_key(recipe, cfg, data.settings)
     state_path = out / STATE_FILE

@@ -73,6 +73,7 @@ class StageRecipe:
     clip_frames: int  # t frames per sample (1 for single-frame stages)
     lr: float
     weight_decay: float = 1e-4
+    backbone_lr: float | None = None  # the backbone's own lr when it trains (None: lr); e.g. a pose-pretrained one
     warmup: int = 2000  # warm-up steps (capped at `steps`)
     grad_clip: float = 1.0
     masking: tuple[tuple[str, float], ...] = (("random", 1.0),)  # (mode, probability) per clip

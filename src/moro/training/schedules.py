@@ -20,14 +20,31 @@ from torch.optim.lr_scheduler import LambdaLR
 __all__ = ["make_adamw", "step_factor", "step_schedule", "warmup_cosine_factor", "warmup_cosine_schedule"]
 
 
-def make_adamw(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float) -> torch.optim.AdamW:
-    """AdamW over the parameters that require gradients (frozen ones are skipped)."""
+def make_adamw(params: Iterable[torch.nn.Parameter], lr: float, weight_decay: float,
+               groups: dict[float, Iterable[torch.nn.Parameter]] | None = None) -> torch.optim.AdamW:
+    """AdamW over the parameters that require gradients (frozen ones are skipped).
+
+    Args:
+        groups: optional ``{lr: parameters}``: those parameters (among ``params``) get their own learning
+            rate (e.g. a pretrained backbone a smaller one); the rest get ``lr``. Schedules scale every group.
+    """
     if lr <= 0 or weight_decay < 0:
         raise ValueError(f"need lr > 0 and weight_decay >= 0, got lr={lr}, weight_decay={weight_decay}")
     trainable = [p for p in params if p.requires_grad]
     if not trainable:
         raise ValueError("no trainable parameters: unfreeze something before building the optimiser")
-    return torch.optim.AdamW(trainable, lr=lr, weight_decay=weight_decay)
+    param_groups, taken = [], set()
+    for glr, gparams in (groups or {}).items():
+        if glr <= 0:
+            raise ValueError(f"need a group lr > 0, got {glr}")
+        mine = [p for p in gparams if p.requires_grad and id(p) not in taken and any(p is q for q in trainable)]
+        taken.update(id(p) for p in mine)
+        if mine:
+            param_groups.append({"params": mine, "lr": float(glr)})
+    rest = [p for p in trainable if id(p) not in taken]
+    if rest:
+        param_groups.insert(0, {"params": rest, "lr": float(lr)})
+    return torch.optim.AdamW(param_groups, lr=lr, weight_decay=weight_decay)
 
 
 def step_factor(step: int, total_steps: int, milestones: Sequence[float] = (0.5, 0.75), gamma: float = 0.2) -> float:

@@ -3,18 +3,19 @@
 # "Twelfth session"): in the repository root, with a packed training cache in .devcarry/PACKED
 # (scripts/cache_transport.py pack), the body model's cache file in .devcarry/mcache/body/ and wheels of
 # roma, platformdirs and efficientnet-lite-pytorch in .whl/ (the machine has torch, lightning, opencv).
-# 1. `moro train backbone` (the throwaway mesh-regression head; held-out error against the mean mesh on
-#    the last INIT sequences of the cache is not available here: no --val-data, watch l1_mm);
+# 1. `moro train backbone` (the throwaway mesh-regression head; no --val-data here: watch l1_mm in
+#    backbone_metrics.csv, and score the result with benchmarks/image_pose.py back home);
 # 2. image_pretrain from INIT (a motion_pretrain model, default runs/m13's, carried in .devcarry) with the
 #    pretrained backbone at its own smaller lr; its `pose_check` says whether the pose is read;
-# 3. a video stage. Models come back split in 15 MiB parts, with every metrics.csv.
+# 3. a video stage. Models come back split in 15 MiB parts, with every metrics.csv. Mind the 64 MiB carry
+#    cap (repository ~31 MB + PACKED + INIT): pack fewer sequences if it does not fit.
 set -e
 export PYTHONUNBUFFERED=1
 python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
 export PYTHONPATH=/tmp/site:$PWD/src MORO_CACHE_DIR=$PWD/.devcarry/mcache
 nvidia-smi -L
 python3 scripts/cache_transport.py unpack .devcarry/PACKED /tmp/cache --workers 14
-INIT=${INIT:-.devcarry/motion_pretrain.ckpt}
+INIT=${INIT:-.devcarry/motion_pretrain.ckpt}  # copy runs/m13/motion_pretrain/model.ckpt there (21 MB)
 python3 -m moro train backbone --data /tmp/cache --tokenizer models/tokenizer_tiny.ckpt --out /tmp/bb \
   --steps ${BB_STEPS:-6000} --batch ${BB_BATCH:-128} --lr 3e-4 --head-lr 1e-3 --max-minutes ${BB_MIN:-4} \
   --threads 4 --no-progress 2>&1 | grep -v "^INFO" | tail -n 5

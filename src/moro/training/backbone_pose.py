@@ -56,7 +56,7 @@ class BackbonePretrainConfig:
     """Settings of one backbone pretraining run (stored in its state; a resume must not change them)."""
 
     out: str  # run folder
-    data: str  # prepared training cache(s) (SynthTrainData's ``cache_dir``)
+    data: str | list  # prepared training cache(s) (SynthTrainData's ``cache_dir``)
     val_data: str | None = None  # prepared held-out cache: error against the mean mesh every ``eval_every`` steps
     steps: int = 3000
     batch: int = 32

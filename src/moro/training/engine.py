@@ -440,9 +440,11 @@ def pose_learning_check(history: list[dict], val: dict | None, data, last: int =
     out = {"ce_decoder": ce, "ce_marginal": marginal, "source": source, "learnt": bool(ce < marginal - POSE_CE_MARGIN)}
     if not out["learnt"]:
         out["warning"] = (f"WARNING: the decoder's pose cross-entropy ({ce:.3f} nats, {source}) is not below that of "
-                          f"predicting every token from the training ids' marginal frequencies ({marginal:.3f}): the "
-                          "pose is not being read from the images (every frame decodes to about the mean pose). "
-                          "Train the image stage longer (more steps, a larger batch) before the video stage.")
+                          f"predicting every token from the training ids' marginal frequencies ({marginal:.3f}): its "
+                          "pose probabilities are no better than those frequencies, and every frame may decode to "
+                          "about one body. Check whether the per-frame pose varies with benchmarks/image_pose.py; if "
+                          "it does not, pretrain the backbone (moro train backbone) or train the image stage longer "
+                          "before the video stage.")
     return out
 
 

@@ -9,12 +9,7 @@
 #    pretrained backbone at its own smaller lr; its `pose_check` says whether the pose is read;
 # 3. a video stage. Models come back split in 15 MiB parts, with every metrics.csv. Mind the 64 MiB carry
 #    cap (repository ~31 MB + PACKED + INIT): pack fewer sequences if it does not fit.
-set -e
-export PYTHONUNBUFFERED=1
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-export PYTHONPATH=/tmp/site:$PWD/src MORO_CACHE_DIR=$PWD/.devcarry/mcache
-nvidia-smi -L
-python3 scripts/cache_transport.py unpack .devcarry/PACKED /tmp/cache --workers 14
+source scripts/gpu_setup.sh
 INIT=${INIT:-.devcarry/motion_pretrain.ckpt}  # copy runs/m13/motion_pretrain/model.ckpt there (21 MB)
 python3 -m moro train backbone --data /tmp/cache --tokenizer models/tokenizer_tiny.ckpt --out /tmp/bb \
   --steps ${BB_STEPS:-6000} --batch ${BB_BATCH:-128} --lr 3e-4 --head-lr 1e-3 --max-minutes ${BB_MIN:-4} \

@@ -4,12 +4,7 @@
 # the body model's cache file in .devcarry/mcache/body/ and wheels of roma, platformdirs and
 # efficientnet-lite-pytorch in .whl/ (the machine has torch, lightning, opencv). Continues the shipped file's
 # image stage on that cache, then runs a new video stage; the two models come back split in 15 MiB parts.
-set -e
-export PYTHONUNBUFFERED=1
-python3 -m pip install -q --no-index --no-deps --no-compile --no-cache-dir --upgrade --target /tmp/site .whl/*.whl
-export PYTHONPATH=/tmp/site:$PWD/src MORO_CACHE_DIR=$PWD/.devcarry/mcache
-nvidia-smi -L
-python3 scripts/cache_transport.py unpack .devcarry/PACKED /tmp/cache --workers 14
+source scripts/gpu_setup.sh
 # the image stage continues an image_pretrain model: relabel the shipped (video_train) file's recorded stage
 python3 - <<'PY'
 import torch

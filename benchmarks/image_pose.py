@@ -38,7 +38,7 @@ def main(argv: list[str] | None = None) -> int:
 
     from moro.geometry import cliff_bbox_info
     from moro.inference.loading import load_model, resolve_body
-    from moro.training.backbone_pose import heldout_frames
+    from moro.training.backbone_pose import heldout_frames, heldout_index
     from moro.training.pipeline import _as_config, prepare_data
     from moro.training.synth_data import SynthTrainData
 
@@ -49,17 +49,10 @@ def main(argv: list[str] | None = None) -> int:
         data = SynthTrainData(_as_config(prepare_data(args.data, args.tokenizer, body, split="val")),
                               input_size=tuple(m.backbone.input_size))
         images, verts = heldout_frames(data, body, args.frames)
-        # the same frames' boxes and intrinsics (heldout_frames takes every k-th frame of each sequence)
-        total = sum(s.frames for s in data.seqs)
-        every = max(1, -(-total // max(1, args.frames)))
-        boxes, Ks, seq_of = [], [], []
-        for k, s in enumerate(data.seqs):
-            if s.crops is None:  # as heldout_frames
-                continue
-            for i in range(0, s.frames, every):
-                boxes.append(s.lab["box_gt"][i])
-                Ks.append(s.lab["K"] if s.lab["K"].ndim == 2 else s.lab["K"][i])
-                seq_of.append(k)
+        where = heldout_index(data, args.frames)  # the frames heldout_frames took, in its order
+        boxes = [data.seqs[k].lab["box_gt"][i] for k, i in where]
+        Ks = [data.seqs[k].lab["K"] if data.seqs[k].lab["K"].ndim == 2 else data.seqs[k].lab["K"][i] for k, i in where]
+        seq_of = [k for k, _ in where]
         bbox = cliff_bbox_info(torch.tensor(np.array(boxes), dtype=torch.float32),
                                torch.tensor(np.array(Ks), dtype=torch.float32))
         pred = []

@@ -12,7 +12,7 @@ import torch
 
 from moro.model.backbones import build_backbone
 from moro.training.backbone_pose import (BACKBONE_FILE, BackbonePretrainConfig, PoseHead, heldout_error,
-                                         heldout_frames, local_vertices, pretrain_backbone)
+                                         heldout_frames, heldout_index, local_vertices, pretrain_backbone)
 from moro.training.engine import MODEL_FILE, RunConfig, StageError, load_backbone_weights, train_stage
 from moro.training.steps import mirror_vertices
 from moro.training.synth_data import SynthTrainData, mirror_permutation
@@ -110,6 +110,7 @@ def test_fit_beats_the_mean_mesh_on_its_frames(tmp_path, cache, anny5):
     data = SynthTrainData(cache)
     images, verts = heldout_frames(data, anny5, 80)
     assert images.shape[0] == verts.shape[0] == 80
+    assert heldout_index(data, 30) == [(k, i) for k in (0, 1) for i in range(0, 40, 3)]  # every 3rd of 2 x 40
     head_state = torch.load(tmp_path / "bb" / "last.ckpt", weights_only=True)["model"]
     head = PoseHead(bb.num_patches, bb.dim, anny5.num_vertices, head_state["head.mean_vertices"])
     head.load_state_dict({k[5:]: v for k, v in head_state.items() if k.startswith("head.")})

@@ -39,7 +39,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["BackbonePretrainConfig", "PoseHead", "local_vertices", "heldout_frames", "heldout_error",
+__all__ = ["BackbonePretrainConfig", "PoseHead", "local_vertices", "heldout_index", "heldout_frames", "heldout_error",
            "pretrain_backbone", "backbone_package_state", "BACKBONE_FILE"]
 
 log = logging.getLogger(__name__)
@@ -129,25 +129,29 @@ def local_vertices(body, body_pose: torch.Tensor, betas: torch.Tensor, flip: tor
     return v
 
 
+def heldout_index(data, frames: int) -> list[tuple[int, int]]:
+    """(sequence index, frame index) of every k-th frame of the sequences with images, ~``frames`` in all."""
+    total = sum(s.frames for s in data.seqs)
+    every = max(1, math.ceil(total / max(1, frames)))
+    return [(k, i) for k, s in enumerate(data.seqs) if s.crops is not None for i in range(0, s.frames, every)]
+
+
 def heldout_frames(data, body, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
-    """Unaugmented crops (around the ground-truth box) of every k-th frame of a held-out cache.
+    """Unaugmented crops (around the ground-truth box) of the frames of :func:`heldout_index`.
 
     Returns: images (f, 3, H, W) ImageNet-normalised; vertices (f, v, 3) m (local mesh).
     """
-    total = sum(s.frames for s in data.seqs)
-    every = max(1, math.ceil(total / max(1, frames)))
+    where = heldout_index(data, frames)
+    if not where:
+        raise ValueError("the held-out data has no frames with images")
     images, verts = [], []
-    for s in data.seqs:
-        if s.crops is None:
-            continue
-        idx = list(range(0, s.frames, every))
-        for i in idx:
-            images.append(data._crop_from_cache(s, i, s.lab["box_gt"][i].astype(np.float64), 0.0, False, None))
+    for k in sorted({k for k, _ in where}):
+        s = data.seqs[k]
+        idx = [i for kk, i in where if kk == k]
+        images += [data._crop_from_cache(s, i, s.lab["box_gt"][i].astype(np.float64), 0.0, False, None) for i in idx]
         pose = torch.from_numpy(np.asarray(s.lab["body_pose"][idx], np.float32))
         betas = torch.from_numpy(np.asarray(s.lab["betas"], np.float32))[None].expand(len(idx), -1)
         verts.append(local_vertices(body, pose, betas))
-    if not images:
-        raise ValueError("the held-out data has no frames with images")
     return torch.from_numpy(np.stack(images)), torch.cat(verts)
 
 

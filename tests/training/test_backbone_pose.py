@@ -91,6 +91,11 @@ def test_resume_repeats_the_uninterrupted_run_and_writes_loadable_weights(tmp_pa
         assert torch.equal(p, q), n
     assert rec["steps_done"] == 4 and not rec["truncated"] and set(rec["heldout"]) == {"v2v_mm", "mean_mesh_v2v_mm"}
     assert json.loads((tmp_path / "a" / "bb" / "record.json").read_text())["steps_done"] == 4
+    from moro.training.engine import read_metrics
+
+    rows = read_metrics(tmp_path / "a" / "bb" / "metrics.csv")  # held-out rows at steps 2 and 4 (eval_every 2)
+    assert [r["step"] for r in rows if "v2v_mm" in r] == [2.0, 4.0] and len(rows) == 4
+    assert rows[-1]["v2v_mm"] == pytest.approx(rec["heldout"]["v2v_mm"])
     # the file loads as the backbone's pretrained weights and computes the same tokens
     loaded = build_backbone("efficientnet_lite0", pretrained=str(tmp_path / "a" / "bb" / BACKBONE_FILE), img_size=(128, 96))
     x = torch.randn(2, 3, 128, 96)

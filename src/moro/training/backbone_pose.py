@@ -29,7 +29,6 @@ Output folder:
 from __future__ import annotations
 
 import json
-import logging
 import math
 import time
 from dataclasses import asdict, dataclass, replace
@@ -41,8 +40,6 @@ from torch import nn
 
 __all__ = ["BackbonePretrainConfig", "PoseHead", "local_vertices", "heldout_index", "heldout_frames", "heldout_error",
            "pretrain_backbone", "backbone_package_state", "BACKBONE_FILE"]
-
-log = logging.getLogger(__name__)
 
 BACKBONE_FILE = "backbone.pt"
 STATE_FILE = "last.ckpt"
@@ -129,6 +126,13 @@ def local_vertices(body, body_pose: torch.Tensor, betas: torch.Tensor, flip: tor
     return v
 
 
+def _sequence_vertices(body, seq, idx: list[int]) -> torch.Tensor:
+    """(len(idx), v, 3) m: the ground-truth local meshes of frames ``idx`` of one cached sequence."""
+    pose = torch.from_numpy(np.asarray(seq.lab["body_pose"][idx], np.float32))
+    betas = torch.from_numpy(np.asarray(seq.lab["betas"], np.float32))[None].expand(len(idx), -1)
+    return local_vertices(body, pose, betas)
+
+
 def heldout_index(data, frames: int) -> list[tuple[int, int]]:
     """(sequence index, frame index) of every k-th frame of the sequences with images, ~``frames`` in all."""
     total = sum(s.frames for s in data.seqs)
@@ -149,9 +153,7 @@ def heldout_frames(data, body, frames: int) -> tuple[torch.Tensor, torch.Tensor]
         s = data.seqs[k]
         idx = [i for kk, i in where if kk == k]
         images += [data._crop_from_cache(s, i, s.lab["box_gt"][i].astype(np.float64), 0.0, False, None) for i in idx]
-        pose = torch.from_numpy(np.asarray(s.lab["body_pose"][idx], np.float32))
-        betas = torch.from_numpy(np.asarray(s.lab["betas"], np.float32))[None].expand(len(idx), -1)
-        verts.append(local_vertices(body, pose, betas))
+        verts.append(_sequence_vertices(body, s, idx))
     return torch.from_numpy(np.stack(images)), torch.cat(verts)
 
 
@@ -185,9 +187,7 @@ def _mean_mesh(data, body, max_frames: int = 2048) -> torch.Tensor:
     acc, n = None, 0
     for s in data.seqs:
         idx = list(range(0, s.frames, every))
-        pose = torch.from_numpy(np.asarray(s.lab["body_pose"][idx], np.float32))
-        betas = torch.from_numpy(np.asarray(s.lab["betas"], np.float32))[None].expand(len(idx), -1)
-        v = local_vertices(body, pose, betas).double().sum(0)
+        v = _sequence_vertices(body, s, idx).double().sum(0)
         acc = v if acc is None else acc + v
         n += len(idx)
     return (acc / n).float()
@@ -264,16 +264,17 @@ def pretrain_backbone(cfg: BackbonePretrainConfig, backbone: nn.Module, body, re
             sched.step()
             step += 1
             loss_v = float(loss.detach())
-            row = None
-            if step % cfg.log_every == 0 or step == cfg.steps:
-                row = {"step": step, "lr": sched.get_last_lr()[0], "l1_mm": loss_v * 1000.0}
-            if val is not None and (step % cfg.eval_every == 0 or step == cfg.steps):
+            evaluate = val is not None and (step % cfg.eval_every == 0 or step == cfg.steps)
+            if evaluate:
                 last_eval = heldout_error(backbone, head, *val)
-                row = {"step": step, "lr": sched.get_last_lr()[0], "l1_mm": loss_v * 1000.0, **last_eval}
                 say(f"{_STAGE} step {step}: held-out v2v {last_eval['v2v_mm']:.1f} mm "
                     f"(mean mesh {last_eval['mean_mesh_v2v_mm']:.1f})")
-            if row is not None:
-                csv_log.write(row)
+            if evaluate or step % cfg.log_every == 0 or step == cfg.steps:
+                csv_log.write({"step": step, "lr": sched.get_last_lr()[0], "l1_mm": loss_v * 1000.0,
+                               # every row has the held-out columns (blank between evaluations): the CSV's
+                               # header comes from its first row
+                               **(last_eval if evaluate else dict.fromkeys(("v2v_mm", "mean_mesh_v2v_mm"), "")
+                                  if val is not None else {})})
             if bar is not None:
                 bar.update(1)
                 bar.set_postfix_str(f"l1={loss_v * 1000:.1f}mm")

@@ -9,14 +9,21 @@
 #    pretrained backbone at its own smaller lr; its `pose_check` says whether the pose is read;
 # 3. a video stage. Models come back split in 15 MiB parts, with every metrics.csv. Mind the 64 MiB carry
 #    cap (repository ~31 MB + PACKED + INIT): pack fewer sequences if it does not fit.
+# BB_WEIGHTS=FILE skips step 1 and starts the image stage's backbone from FILE (an earlier backbone.pt);
+# PRE="command" runs after the setup (e.g. to restore files carried in a smaller form).
 source scripts/gpu_setup.sh
+if [ -n "${PRE:-}" ]; then eval "$PRE"; fi
 INIT=${INIT:-.devcarry/motion_pretrain.ckpt}  # copy runs/m13/motion_pretrain/model.ckpt there (21 MB)
+if [ -z "${BB_WEIGHTS:-}" ]; then
 python3 -m moro train backbone --data /tmp/cache --tokenizer models/tokenizer_tiny.ckpt --out /tmp/bb \
   --steps ${BB_STEPS:-6000} --batch ${BB_BATCH:-128} --lr 3e-4 --head-lr 1e-3 --max-minutes ${BB_MIN:-4} \
   --threads 4 --no-progress 2>&1 | grep -v "^INFO" | tail -n 5
 cp /tmp/bb/metrics.csv $OUT/backbone_metrics.csv || true
+cp /tmp/bb/backbone.pt $OUT/ || true
+BB_WEIGHTS=/tmp/bb/backbone.pt
+fi
 python3 -m moro train image_pretrain --preset tiny --init $INIT --data /tmp/cache --tokenizer models/tokenizer_tiny.ckpt \
-  --backbone-weights /tmp/bb/backbone.pt --backbone-lr 1e-4 --batch 64 --lr 1e-3 --warmup 100 \
+  --backbone-weights $BB_WEIGHTS --backbone-lr 1e-4 --batch 64 --lr 1e-3 --warmup 100 \
   --steps ${IMG_STEPS:-3000} --max-minutes ${IMG_MIN:-3} --workers 12 --threads 4 --no-progress --out /tmp/run \
   2>&1 | grep -v "^INFO" | tail -n 15
 cp /tmp/run/image_pretrain/metrics.csv $OUT/image_metrics.csv || true
@@ -25,5 +32,6 @@ python3 -m moro train video_train --preset tiny --init /tmp/run/image_pretrain/m
   --steps ${VID_STEPS:-1500} --max-minutes ${VID_MIN:-2.5} --workers 12 --threads 4 --no-progress \
   --out /tmp/run 2>&1 | grep -v "^INFO" | tail -n 15
 cp /tmp/run/video_train/metrics.csv $OUT/video_metrics.csv || true
-cd $OUT && cp /tmp/bb/backbone.pt . && split -b 15M -d /tmp/run/video_train/model.ckpt video_model.part
+cd $OUT && split -b 15M -d /tmp/run/image_pretrain/model.ckpt image_model.part
+split -b 15M -d /tmp/run/video_train/model.ckpt video_model.part
 ls -la $OUT

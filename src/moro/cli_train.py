@@ -114,14 +114,19 @@ def _cmd_train_backbone(args: argparse.Namespace) -> int:
     from moro.training.pipeline import _as_config, prepare_data
     from moro.training.tokenizer import load_preset_body
 
+    start = args.start_weights
+    if start is not None and not Path(start).is_file():
+        print(f"moro train backbone: --start-weights {start}: no such file (an earlier run's OUT/backbone.pt)",
+              file=sys.stderr)
+        return 2
     if args.threads:
         torch.set_num_threads(args.threads)
     body = load_preset_body(tokenizer_preset(args.preset))
     data = _as_config(prepare_data(args.data, args.tokenizer, body, max_sequences=args.data_sequences))
     val = _as_config(prepare_data(args.val_data, args.tokenizer, body, split="val")) if args.val_data else None
     icfg = ImageEncoderConfig.tiny() if args.preset == "tiny" else ImageEncoderConfig.paper()
-    backbone = build_image_backbone(icfg, pretrained=True)
-    cfg = BackbonePretrainConfig(out=str(args.out), data=data, val_data=val, steps=args.steps, batch=args.batch,
+    backbone = build_image_backbone(icfg, pretrained=True if start is None else start)
+    cfg = BackbonePretrainConfig(start_weights=None if start is None else str(Path(start).resolve()),out=str(args.out), data=data, val_data=val, steps=args.steps, batch=args.batch,
                                  lr=args.lr, head_lr=args.head_lr, eval_every=args.eval_every, val_frames=args.val_frames,
                                  seed=args.seed, progress=not args.no_progress,
                                  max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes)
@@ -200,6 +205,8 @@ def add_stage_commands(train_sub: argparse._SubParsersAction) -> None:
     bb.add_argument("--val-data", default=None, help="held-out split: vertex error against the mean mesh as it trains")
     bb.add_argument("--tokenizer", required=True, help="the tokenizer checkpoint (its ids label the training cache)")
     bb.add_argument("--data-sequences", type=int, default=None, help="use only the split's first N sequences")
+    bb.add_argument("--start-weights", default=None, help="start the backbone from this file (an earlier run's "
+                                                          "OUT/backbone.pt) instead of its ImageNet weights")
     bb.add_argument("--steps", type=int, default=3000)
     bb.add_argument("--batch", type=int, default=32)
     bb.add_argument("--lr", type=float, default=3e-4, help="backbone learning rate")

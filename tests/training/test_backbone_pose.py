@@ -104,6 +104,20 @@ def test_resume_repeats_the_uninterrupted_run_and_writes_loadable_weights(tmp_pa
     with pytest.raises(Exception, match="settings changed"):
         pretrain_backbone(_cfg(tmp_path / "b", cache, val_data=str(cache), lr=1e-2), _backbone(), anny5, resume=True,
                           say=lambda s: None)
+    with pytest.raises(Exception, match="settings changed"):  # the starting weights are part of the settings
+        pretrain_backbone(_cfg(tmp_path / "b", cache, val_data=str(cache), start_weights="other.pt"), _backbone(),
+                          anny5, resume=True, say=lambda s: None)
+
+
+def test_cli_start_weights_must_exist(tmp_path, cache, capsys):
+    from moro import cli
+
+    missing = tmp_path / "none.pt"
+    args = ["train", "backbone", "--out", str(tmp_path / "bb"), "--data", str(cache), "--tokenizer", TOKENIZER,
+            "--start-weights", str(missing)]
+    assert cli.main(args) == 2
+    assert f"--start-weights {missing}: no such file" in capsys.readouterr().err
+    assert not (tmp_path / "bb").exists()
 
 
 def test_fit_beats_the_mean_mesh_on_its_frames(tmp_path, cache, anny5):

@@ -66,6 +66,7 @@ class BackbonePretrainConfig:
     eval_every: int = 250
     val_frames: int = 1024  # held-out frames evaluated (every k-th of the val sequences)
     seed: int = 0
+    start_weights: str | None = None  # the backbone's starting file (e.g. an earlier run's backbone.pt); None = ImageNet
     max_seconds: float | None = None  # wall-time budget (the run stops early, resumable)
     progress: bool = True
     stop_after: int | None = None  # stop after this many steps in this call (tests: a simulated kill)

@@ -126,7 +126,7 @@ def _cmd_train_backbone(args: argparse.Namespace) -> int:
     val = _as_config(prepare_data(args.val_data, args.tokenizer, body, split="val")) if args.val_data else None
     icfg = ImageEncoderConfig.tiny() if args.preset == "tiny" else ImageEncoderConfig.paper()
     backbone = build_image_backbone(icfg, pretrained=True if start is None else start)
-    cfg = BackbonePretrainConfig(start_weights=None if start is None else str(Path(start).resolve()),out=str(args.out), data=data, val_data=val, steps=args.steps, batch=args.batch,
+    cfg = BackbonePretrainConfig(target=args.target, start_weights=None if start is None else str(Path(start).resolve()),out=str(args.out), data=data, val_data=val, steps=args.steps, batch=args.batch,
                                  lr=args.lr, head_lr=args.head_lr, eval_every=args.eval_every, val_frames=args.val_frames,
                                  seed=args.seed, progress=not args.no_progress,
                                  max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes)
@@ -207,6 +207,9 @@ def add_stage_commands(train_sub: argparse._SubParsersAction) -> None:
     bb.add_argument("--data-sequences", type=int, default=None, help="use only the split's first N sequences")
     bb.add_argument("--start-weights", default=None, help="start the backbone from this file (an earlier run's "
                                                           "OUT/backbone.pt) instead of its ImageNet weights")
+    bb.add_argument("--target", default="oriented", choices=["oriented", "local"],
+                    help="oriented (default): the local mesh turned by the crop's root rotation (the body's facing "
+                         "as seen); local: no root rotation (pose only)")
     bb.add_argument("--steps", type=int, default=3000)
     bb.add_argument("--batch", type=int, default=32)
     bb.add_argument("--lr", type=float, default=3e-4, help="backbone learning rate")

@@ -12,7 +12,7 @@ import torch
 
 from moro.model.backbones import build_backbone
 from moro.training.backbone_pose import (BACKBONE_FILE, BackbonePretrainConfig, PoseHead, heldout_error,
-                                         heldout_frames, heldout_index, local_vertices, pretrain_backbone)
+                                         heldout_frames, heldout_index, local_vertices, pose_truth, pretrain_backbone)
 from moro.training.engine import MODEL_FILE, RunConfig, StageError, load_backbone_weights, train_stage
 from moro.training.steps import mirror_vertices
 from moro.training.synth_data import SynthTrainData, mirror_permutation
@@ -78,6 +78,38 @@ def test_flipped_crops_get_the_mirrored_body(cache, anny5):
         local_vertices(anny5, pose, betas, torch.tensor([True, False]))
 
 
+def test_oriented_truth_is_the_camera_mesh_as_the_augmented_crop_shows_it(cache, anny5):
+    """pose_truth("oriented") == the root-relative camera-frame mesh, rotated by the crop's roll about the optical
+    axis, then mirrored (x -> -x, vertices permuted) where flipped: computed here on the points themselves."""
+    data = SynthTrainData(cache)
+    perm = torch.from_numpy(mirror_permutation(anny5(anny5.identity_pose(), anny5.zero_betas()).vertices.numpy()))
+    s = data.seqs[0]
+    idx = [0, 5, 9]
+    f = lambda key: torch.from_numpy(np.asarray(s.lab[key][idx], np.float32))[:, None]  # noqa: E731
+    batch = {"body_pose": f("body_pose"), "betas": torch.from_numpy(s.lab["betas"]).float()[None].expand(3, -1),
+             "root_rot": f("root_rot_cam"), "root_trans": f("root_trans_cam"),
+             "roll": torch.tensor([0.3, -0.2, 0.0]), "flip": torch.tensor([True, False, True])}
+    local = local_vertices(anny5, batch["body_pose"][:, 0], batch["betas"])
+    cam = local @ batch["root_rot"][:, 0].transpose(-1, -2)  # the root-relative mesh in the camera frame
+    c, sn = batch["roll"].cos(), batch["roll"].sin()
+    x, y = cam[..., 0], cam[..., 1]
+    rolled = torch.stack([c[:, None] * x - sn[:, None] * y, sn[:, None] * x + c[:, None] * y, cam[..., 2]], -1)
+    want = rolled.clone()
+    for k in (0, 2):
+        want[k] = rolled[k, perm] * torch.tensor([-1.0, 1.0, 1.0])
+    got = pose_truth(anny5, batch, perm, "oriented")
+    assert torch.allclose(got, want, atol=1e-5)
+    assert not torch.allclose(got, pose_truth(anny5, batch, perm, "local"), atol=1e-2)
+    assert torch.allclose(pose_truth(anny5, batch, perm, "local"),
+                          local_vertices(anny5, batch["body_pose"][:, 0], batch["betas"], batch["flip"], perm))
+    # the held-out frames carry the same (unaugmented) target
+    _, v = heldout_frames(data, anny5, 80, oriented=True)
+    where = heldout_index(data, 80)
+    assert torch.allclose(v[where.index((0, 0))], cam[0], atol=1e-5)
+    with pytest.raises(ValueError, match="target 'world'"):
+        pose_truth(anny5, batch, perm, "world")
+
+
 def test_resume_repeats_the_uninterrupted_run_and_writes_loadable_weights(tmp_path, cache, anny5):
     torch.manual_seed(0)
     a_bb = _backbone()
@@ -127,7 +159,7 @@ def test_fit_beats_the_mean_mesh_on_its_frames(tmp_path, cache, anny5):
     cfg = _cfg(tmp_path, cache, steps=60, batch=8, head_lr=3e-3, lr=3e-4, eval_every=1000, val_frames=80)
     pretrain_backbone(cfg, bb, anny5, say=lambda s: None)
     data = SynthTrainData(cache)
-    images, verts = heldout_frames(data, anny5, 80)
+    images, verts = heldout_frames(data, anny5, 80, oriented=True)  # the default target
     assert images.shape[0] == verts.shape[0] == 80
     assert heldout_index(data, 30) == [(k, i) for k in (0, 1) for i in range(0, 40, 3)]  # every 3rd of 2 x 40
     head_state = torch.load(tmp_path / "bb" / "last.ckpt", weights_only=True)["model"]

@@ -8,14 +8,21 @@ head on the same backbone learns the pose of held-out sequences within a few hun
 (twelfth session). This stage is that pretraining: the backbone and a throwaway head regress the
 local mesh straight from the backbone tokens, on the image stage's own augmented crops.
 
+The default target (``target="oriented"``) is that mesh turned by the root's rotation as the crop shows
+it (camera frame, after the crop's roll and mirror): the body's facing is in the image and the video
+model needs it. The thirteenth session's run on the root-less local mesh (``target="local"``) taught the
+backbone the pose but not the facing, and the model built on it turned the body over 90 degrees from the
+truth on 21 % of the bench frames (7.8 % before): models/README.md.
+
 Data flow per step (b crops; p patches of d features; v vertices):
 
     SynthTrainData.image_batch (flip, roll, photometric, box jitter; no part crops)
       -> images (b, 3, H, W) -> backbone tokens (b, p, d)
       -> PoseHead: per-patch Linear d -> c, flattened (p c) | mean over patches (d)
                    -> Linear -> GELU -> Linear (zero-initialised) -> offsets (v, 3)
-      -> local mesh = mean training mesh + offsets  (metres; root joint at the origin, body frame)
-    truth: body(body_pose, betas), mirrored with the vertex permutation for flipped crops
+      -> mesh = mean training mesh + offsets  (metres; root joint at the origin)
+    truth: body(body_pose, betas), mirrored with the vertex permutation for flipped crops, then
+           (target "oriented") turned by the root rotation of the augmented crop (steps.augment_camera_pose)
     loss: mean |pred - truth| over vertices and axes (metres)
 
 Output folder:
@@ -38,13 +45,15 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["BackbonePretrainConfig", "PoseHead", "local_vertices", "heldout_index", "heldout_frames", "heldout_error",
+__all__ = ["BackbonePretrainConfig", "PoseHead", "TARGETS", "local_vertices", "pose_truth", "heldout_index",
+           "heldout_frames", "heldout_error",
            "pretrain_backbone", "backbone_package_state", "BACKBONE_FILE"]
 
 BACKBONE_FILE = "backbone.pt"
 STATE_FILE = "last.ckpt"
 METRICS_FILE = "metrics.csv"
 RECORD_FILE = "record.json"
+TARGETS = ("oriented", "local")  # BackbonePretrainConfig.target
 _STAGE = "backbone_pretrain"  # data-RNG stream name (SynthTrainData.rng)
 
 
@@ -67,6 +76,7 @@ class BackbonePretrainConfig:
     val_frames: int = 1024  # held-out frames evaluated (every k-th of the val sequences)
     seed: int = 0
     start_weights: str | None = None  # the backbone's starting file (e.g. an earlier run's backbone.pt); None = ImageNet
+    target: str = "oriented"  # "oriented": the mesh turned by the crop's root rotation; "local": no root rotation
     max_seconds: float | None = None  # wall-time budget (the run stops early, resumable)
     progress: bool = True
     stop_after: int | None = None  # stop after this many steps in this call (tests: a simulated kill)
@@ -127,11 +137,32 @@ def local_vertices(body, body_pose: torch.Tensor, betas: torch.Tensor, flip: tor
     return v
 
 
-def _sequence_vertices(body, seq, idx: list[int]) -> torch.Tensor:
-    """(len(idx), v, 3) m: the ground-truth local meshes of frames ``idx`` of one cached sequence."""
+def _sequence_vertices(body, seq, idx: list[int], oriented: bool = False) -> torch.Tensor:
+    """(len(idx), v, 3) m: the ground-truth local meshes of frames ``idx`` of one cached sequence, turned by
+    the root's camera-frame rotation where ``oriented``."""
     pose = torch.from_numpy(np.asarray(seq.lab["body_pose"][idx], np.float32))
     betas = torch.from_numpy(np.asarray(seq.lab["betas"], np.float32))[None].expand(len(idx), -1)
-    return local_vertices(body, pose, betas)
+    v = local_vertices(body, pose, betas)
+    if oriented:
+        v = v @ torch.from_numpy(np.asarray(seq.lab["root_rot_cam"][idx], np.float32)).transpose(-1, -2)
+    return v
+
+
+def pose_truth(body, batch: dict, mirror_perm: torch.Tensor, target: str = "oriented") -> torch.Tensor:
+    """The regression target of an ``image_batch`` (t = 1).
+
+    Returns: (b, v, 3) m, the local mesh of each crop (mirrored where flipped); for ``target="oriented"``
+    turned by the root rotation the augmented crop shows (camera frame after roll and mirror).
+    """
+    from moro.training.steps import augment_camera_pose
+
+    if target not in TARGETS:
+        raise ValueError(f"backbone pretraining target {target!r}: expected one of {TARGETS}")
+    v = local_vertices(body, batch["body_pose"][:, 0], batch["betas"], batch["flip"], mirror_perm)
+    if target == "oriented":
+        R, _ = augment_camera_pose(batch["root_rot"], batch["root_trans"], batch["roll"], batch["flip"])
+        v = v @ R[:, 0].transpose(-1, -2)
+    return v
 
 
 def heldout_index(data, frames: int) -> list[tuple[int, int]]:
@@ -141,10 +172,11 @@ def heldout_index(data, frames: int) -> list[tuple[int, int]]:
     return [(k, i) for k, s in enumerate(data.seqs) if s.crops is not None for i in range(0, s.frames, every)]
 
 
-def heldout_frames(data, body, frames: int) -> tuple[torch.Tensor, torch.Tensor]:
+def heldout_frames(data, body, frames: int, oriented: bool = False) -> tuple[torch.Tensor, torch.Tensor]:
     """Unaugmented crops (around the ground-truth box) of the frames of :func:`heldout_index`.
 
-    Returns: images (f, 3, H, W) ImageNet-normalised; vertices (f, v, 3) m (local mesh).
+    Returns: images (f, 3, H, W) ImageNet-normalised; vertices (f, v, 3) m (local mesh; turned by the
+    root's camera-frame rotation where ``oriented``).
     """
     where = heldout_index(data, frames)
     if not where:
@@ -154,7 +186,7 @@ def heldout_frames(data, body, frames: int) -> tuple[torch.Tensor, torch.Tensor]
         s = data.seqs[k]
         idx = [i for kk, i in where if kk == k]
         images += [data._crop_from_cache(s, i, s.lab["box_gt"][i].astype(np.float64), 0.0, False, None) for i in idx]
-        verts.append(_sequence_vertices(body, s, idx))
+        verts.append(_sequence_vertices(body, s, idx, oriented))
     return torch.from_numpy(np.stack(images)), torch.cat(verts)
 
 
@@ -181,14 +213,14 @@ def backbone_package_state(backbone: nn.Module) -> dict[str, torch.Tensor]:
     return {k: v.detach().cpu().clone() for k, v in mod.state_dict().items()}
 
 
-def _mean_mesh(data, body, max_frames: int = 2048) -> torch.Tensor:
-    """(v, 3) m: the mean local mesh over (a subsample of) the training frames."""
+def _mean_mesh(data, body, oriented: bool, max_frames: int = 2048) -> torch.Tensor:
+    """(v, 3) m: the mean target mesh over (a subsample of) the training frames."""
     total = sum(s.frames for s in data.seqs)
     every = max(1, total // max_frames)
     acc, n = None, 0
     for s in data.seqs:
         idx = list(range(0, s.frames, every))
-        v = _sequence_vertices(body, s, idx).double().sum(0)
+        v = _sequence_vertices(body, s, idx, oriented).double().sum(0)
         acc = v if acc is None else acc + v
         n += len(idx)
     return (acc / n).float()
@@ -212,6 +244,9 @@ def pretrain_backbone(cfg: BackbonePretrainConfig, backbone: nn.Module, body, re
     from moro.training.synth_data import SynthTrainData, mirror_permutation
     from moro.paths import atomic_write
 
+    if cfg.target not in TARGETS:
+        raise ValueError(f"backbone pretraining target {cfg.target!r}: expected one of {TARGETS}")
+    oriented = cfg.target == "oriented"
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     made_by = provenance()  # the code that runs, not whatever the checkout holds when the run ends
@@ -221,7 +256,7 @@ def pretrain_backbone(cfg: BackbonePretrainConfig, backbone: nn.Module, body, re
     aug = replace(get_recipe("image_pretrain", "tiny"), crop_mode_prob=0.0)
     with torch.no_grad():
         perm = torch.from_numpy(mirror_permutation(body(body.identity_pose(), body.zero_betas()).vertices.cpu().numpy()))
-        head = PoseHead(backbone.num_patches, backbone.dim, body.num_vertices, _mean_mesh(data, body))
+        head = PoseHead(backbone.num_patches, backbone.dim, body.num_vertices, _mean_mesh(data, body, oriented))
     model = nn.ModuleDict({"backbone": backbone, "head": head})
     opt = torch.optim.AdamW([{"params": list(backbone.parameters()), "lr": cfg.lr},
                              {"params": list(head.parameters()), "lr": cfg.head_lr}], weight_decay=cfg.weight_decay)
@@ -235,7 +270,7 @@ def pretrain_backbone(cfg: BackbonePretrainConfig, backbone: nn.Module, body, re
         say(f"resumed {out / STATE_FILE} at step {start} of {cfg.steps}")
     val = None
     if cfg.val_data:
-        val = heldout_frames(SynthTrainData(cfg.val_data, input_size=size, seed=cfg.seed), body, cfg.val_frames)
+        val = heldout_frames(SynthTrainData(cfg.val_data, input_size=size, seed=cfg.seed), body, cfg.val_frames, oriented)
     csv_log = _CsvLog(out / METRICS_FILE, start if resume else None)
     bar = None
     if cfg.progress:
@@ -255,7 +290,7 @@ def pretrain_backbone(cfg: BackbonePretrainConfig, backbone: nn.Module, body, re
     try:
         while step < cfg.steps:
             b = data.image_batch(_STAGE, step, cfg.batch, aug)
-            truth = local_vertices(body, b["body_pose"][:, 0], b["betas"], b["flip"], perm)
+            truth = pose_truth(body, b, perm, cfg.target)
             loss = (head(backbone(b["images"][:, 0])) - truth).abs().mean()
             opt.zero_grad(set_to_none=True)
             loss.backward()

@@ -29,7 +29,8 @@ from moro.model.losses import moro_losses
 from moro.model.masking import MaskingConfig, inference_masking, mask_tokens
 from moro.training.recipes import StageRecipe
 
-__all__ = ["Batch", "StageStep", "PARTS", "set_trainable", "perturb_rotation_translation", "mirror_vertices"]
+__all__ = ["Batch", "StageStep", "PARTS", "set_trainable", "perturb_rotation_translation", "mirror_vertices",
+           "augment_camera_pose"]
 
 PARTS = ("backbone", "image_encoder", "motion_encoder", "decoder", "smoother")
 _MIRROR = torch.tensor([-1.0, 1.0, 1.0])
@@ -112,6 +113,29 @@ def _rotz(theta: torch.Tensor) -> torch.Tensor:
     return torch.stack([c, -s, z, s, c, z, z, z, o], -1).view(*theta.shape, 3, 3)
 
 
+def augment_camera_pose(R: torch.Tensor, t: torch.Tensor, roll: torch.Tensor | None = None,
+                        flip: torch.Tensor | None = None) -> tuple[torch.Tensor, torch.Tensor]:
+    """The camera-frame root pose as the augmented crop shows it.
+
+    Args:
+        R (b, t, 3, 3) root rotations and t (b, t, 3) root translations (m), camera frame.
+        roll: (b,) rad, the crop's rotation about the optical axis (``SynthTrainData.image_batch``), or None.
+        flip: (b,) bool, mirrored crops (x -> -x), or None.
+    Returns:
+        (R, t) after the roll, then the mirror (``M R M`` with ``M = diag(-1, 1, 1)``; the mesh itself is
+        mirrored with :func:`mirror_vertices`).
+    """
+    if roll is not None:
+        Rz = _rotz(roll).to(R)[:, None]
+        R, t = Rz @ R, (Rz @ t[..., None])[..., 0]
+    if flip is not None and bool(flip.any()):
+        f = flip.to(R.device)
+        M = torch.diag(_MIRROR.to(R))
+        R = torch.where(f[:, None, None, None], M @ R @ M, R)
+        t = torch.where(f[:, None, None], t * _MIRROR.to(t), t)
+    return R, t
+
+
 def perturb_rotation_translation(R: torch.Tensor, t: torch.Tensor, rot_std: float, trans_std: float,
                                  generator: torch.Generator) -> tuple[torch.Tensor, torch.Tensor]:
     """Independent per-frame Gaussian noise: rotation by a random axis-angle with per-axis std ``rot_std`` (rad),
@@ -173,18 +197,11 @@ class StageStep(nn.Module):
         dev = batch["ids"].device
         verts = self.body(batch["body_pose"].flatten(0, 1), batch["betas"].repeat_interleave(t, 0)).vertices
         verts = verts.view(b, t, -1, 3)
-        R, tr = batch["root_rot"], batch["root_trans"]
-        if "roll" in batch:
-            Rz = _rotz(batch["roll"]).to(R)[:, None]
-            R, tr = Rz @ R, (Rz @ tr[..., None])[..., 0]
+        R, tr = augment_camera_pose(batch["root_rot"], batch["root_trans"], batch.get("roll"), batch.get("flip"))
         if "flip" in batch and bool(batch["flip"].any()):
             if self.mirror_perm is None:
                 raise ValueError("a flipped batch needs the mirror permutation (StageStep(mirror_perm=...))")
-            f = batch["flip"].to(dev)
-            M = torch.diag(_MIRROR.to(R))
-            verts = mirror_vertices(verts, f, self.mirror_perm)
-            R = torch.where(f[:, None, None, None], M @ R @ M, R)
-            tr = torch.where(f[:, None, None], tr * _MIRROR.to(tr), tr)
+            verts = mirror_vertices(verts, batch["flip"].to(dev), self.mirror_perm)
         traj = torch.cat((rotmat_to_rot6d(R), tr), -1)
         gt = {"labels_ids": batch["ids"], "verts_local": verts, "traj": traj, "R": R, "t": tr}
         if m.joint_regressor is not None:

@@ -207,9 +207,9 @@ def add_stage_commands(train_sub: argparse._SubParsersAction) -> None:
     bb.add_argument("--data-sequences", type=int, default=None, help="use only the split's first N sequences")
     bb.add_argument("--start-weights", default=None, help="start the backbone from this file (an earlier run's "
                                                           "OUT/backbone.pt) instead of its ImageNet weights")
-    bb.add_argument("--target", default="oriented", choices=["oriented", "local"],
-                    help="oriented (default): the local mesh turned by the crop's root rotation (the body's facing "
-                         "as seen); local: no root rotation (pose only)")
+    bb.add_argument("--target", default="both", choices=["both", "oriented", "local"],
+                    help="both (default): the local mesh and the root rotation the crop shows (pose and facing); "
+                         "oriented: one loss on the local mesh turned by that rotation; local: the pose only")
     bb.add_argument("--steps", type=int, default=3000)
     bb.add_argument("--batch", type=int, default=32)
     bb.add_argument("--lr", type=float, default=3e-4, help="backbone learning rate")

@@ -49,6 +49,17 @@ def test_head_starts_at_the_mean_mesh_and_trains_every_parameter():
     assert not missing
     with pytest.raises(ValueError, match="mean_vertices"):
         PoseHead(bb.num_patches, bb.dim, 8, mean)
+    # with the rotation output: starts at (mean mesh, identity) and trains every parameter too
+    head = PoseHead(bb.num_patches, bb.dim, 7, mean, rotation=True)
+    v, R = head(bb(x))
+    assert torch.equal(v, mean.expand(3, 7, 3)) and torch.allclose(R, torch.eye(3).expand(3, 3, 3))
+    opt = torch.optim.SGD(head.parameters(), lr=0.1)
+    for _ in range(2):
+        opt.zero_grad()
+        v, R = head(bb(x))
+        ((v - torch.randn(3, 7, 3)).abs().mean() + (R - torch.linalg.qr(torch.randn(3, 3, 3))[0]).abs().mean()).backward()
+        opt.step()
+    assert all(p.grad is not None and bool(p.grad.abs().sum() > 0) for p in head.parameters())
 
 
 def test_mirrored_vertices():
@@ -108,6 +119,18 @@ def test_oriented_truth_is_the_camera_mesh_as_the_augmented_crop_shows_it(cache,
     assert torch.allclose(v[where.index((0, 0))], cam[0], atol=1e-5)
     with pytest.raises(ValueError, match="target 'world'"):
         pose_truth(anny5, batch, perm, "world")
+    # target "both": zero at the true (local mesh, augmented root rotation); a wrong facing costs the turned term
+    from moro.training.backbone_pose import pose_loss
+    from moro.training.steps import augment_camera_pose
+
+    R_true = augment_camera_pose(batch["root_rot"], batch["root_trans"], batch["roll"], batch["flip"])[0][:, 0]
+    truth_local = pose_truth(anny5, batch, perm, "local")
+    assert float(pose_loss((truth_local, R_true), anny5, batch, perm, "both")) < 1e-6
+    assert torch.allclose(truth_local @ R_true.transpose(-1, -2), got, atol=1e-5)  # the oriented target, again
+    turned = R_true @ torch.diag(torch.tensor([-1.0, 1.0, -1.0]))  # the body turned 180 degrees about its y axis
+    loss = float(pose_loss((truth_local, turned), anny5, batch, perm, "both"))
+    assert loss == pytest.approx(float((truth_local @ turned.transpose(-1, -2) - got).abs().mean()), rel=1e-5)
+    assert loss > 0.05
 
 
 def test_resume_repeats_the_uninterrupted_run_and_writes_loadable_weights(tmp_path, cache, anny5):
@@ -159,14 +182,14 @@ def test_fit_beats_the_mean_mesh_on_its_frames(tmp_path, cache, anny5):
     cfg = _cfg(tmp_path, cache, steps=60, batch=8, head_lr=3e-3, lr=3e-4, eval_every=1000, val_frames=80)
     pretrain_backbone(cfg, bb, anny5, say=lambda s: None)
     data = SynthTrainData(cache)
-    images, verts = heldout_frames(data, anny5, 80, oriented=True)  # the default target
+    images, verts = heldout_frames(data, anny5, 80)  # the default target "both": the local mesh (+ a rotation)
     assert images.shape[0] == verts.shape[0] == 80
     assert heldout_index(data, 30) == [(k, i) for k in (0, 1) for i in range(0, 40, 3)]  # every 3rd of 2 x 40
     head_state = torch.load(tmp_path / "bb" / "last.ckpt", weights_only=True)["model"]
-    head = PoseHead(bb.num_patches, bb.dim, anny5.num_vertices, head_state["head.mean_vertices"])
+    head = PoseHead(bb.num_patches, bb.dim, anny5.num_vertices, head_state["head.mean_vertices"], rotation=True)
     head.load_state_dict({k[5:]: v for k, v in head_state.items() if k.startswith("head.")})
     err = heldout_error(bb, head, images, verts)
-    untrained = PoseHead(bb.num_patches, bb.dim, anny5.num_vertices, head_state["head.mean_vertices"])
+    untrained = PoseHead(bb.num_patches, bb.dim, anny5.num_vertices, head_state["head.mean_vertices"], rotation=True)
     base = heldout_error(bb, untrained, images, verts)
     assert base["v2v_mm"] == pytest.approx(base["mean_mesh_v2v_mm"], abs=1e-3)  # zero head = the mean mesh
     assert err["mean_mesh_v2v_mm"] == pytest.approx(base["mean_mesh_v2v_mm"])

@@ -8,11 +8,12 @@ head on the same backbone learns the pose of held-out sequences within a few hun
 (twelfth session). This stage is that pretraining: the backbone and a throwaway head regress the
 local mesh straight from the backbone tokens, on the image stage's own augmented crops.
 
-The default target (``target="oriented"``) is that mesh turned by the root's rotation as the crop shows
-it (camera frame, after the crop's roll and mirror): the body's facing is in the image and the video
-model needs it. The thirteenth session's run on the root-less local mesh (``target="local"``) taught the
-backbone the pose but not the facing, and the model built on it turned the body over 90 degrees from the
-truth on 21 % of the bench frames (7.8 % before): models/README.md.
+The body's facing is in the image too and the video model needs it. The thirteenth session's run on
+the root-less local mesh (``target="local"``) taught the backbone the pose but not the facing: the model
+built on it turned the body over 90 degrees from the truth on 21 % of the bench frames (7.8 % before).
+One L1 on the mesh turned by the crop's root rotation (``target="oriented"``) kept the facing but lost
+the pose (models/README.md). The default, ``target="both"``, regresses the local mesh and, beside it,
+the root rotation as the crop shows it (camera frame after the crop's roll and mirror).
 
 Data flow per step (b crops; p patches of d features; v vertices):
 
@@ -21,9 +22,10 @@ Data flow per step (b crops; p patches of d features; v vertices):
       -> PoseHead: per-patch Linear d -> c, flattened (p c) | mean over patches (d)
                    -> Linear -> GELU -> Linear (zero-initialised) -> offsets (v, 3)
       -> mesh = mean training mesh + offsets  (metres; root joint at the origin)
-    truth: body(body_pose, betas), mirrored with the vertex permutation for flipped crops, then
-           (target "oriented") turned by the root rotation of the augmented crop (steps.augment_camera_pose)
-    loss: mean |pred - truth| over vertices and axes (metres)
+         [+ 6D root rotation R, starting at the identity, target "both"]
+    truth: body(body_pose, betas), mirrored with the vertex permutation for flipped crops
+           (target "oriented": turned by the root rotation of the augmented crop, steps.augment_camera_pose)
+    loss: mean |pred - truth| over vertices and axes (metres); "both": + mean |truth R^T - truth R_true^T|
 
 Output folder:
 
@@ -45,7 +47,7 @@ import numpy as np
 import torch
 from torch import nn
 
-__all__ = ["BackbonePretrainConfig", "PoseHead", "TARGETS", "local_vertices", "pose_truth", "heldout_index",
+__all__ = ["BackbonePretrainConfig", "PoseHead", "TARGETS", "local_vertices", "pose_truth", "pose_loss", "heldout_index",
            "heldout_frames", "heldout_error",
            "pretrain_backbone", "backbone_package_state", "BACKBONE_FILE"]
 
@@ -53,7 +55,10 @@ BACKBONE_FILE = "backbone.pt"
 STATE_FILE = "last.ckpt"
 METRICS_FILE = "metrics.csv"
 RECORD_FILE = "record.json"
-TARGETS = ("oriented", "local")  # BackbonePretrainConfig.target
+# BackbonePretrainConfig.target: "both" = the local mesh (L1) and the root rotation as the crop shows it (L1 of the
+# true local mesh turned by the predicted vs the true rotation); "oriented" = one L1 on the turned mesh; "local" =
+# the root-less local mesh only
+TARGETS = ("both", "oriented", "local")
 _STAGE = "backbone_pretrain"  # data-RNG stream name (SynthTrainData.rng)
 
 
@@ -76,7 +81,8 @@ class BackbonePretrainConfig:
     val_frames: int = 1024  # held-out frames evaluated (every k-th of the val sequences)
     seed: int = 0
     start_weights: str | None = None  # the backbone's starting file (e.g. an earlier run's backbone.pt); None = ImageNet
-    target: str = "oriented"  # "oriented": the mesh turned by the crop's root rotation; "local": no root rotation
+    target: str = "both"  # "both": local mesh + root rotation; "oriented": the mesh turned by the crop's root
+    # rotation; "local": no root rotation (see TARGETS)
     max_seconds: float | None = None  # wall-time budget (the run stops early, resumable)
     progress: bool = True
     stop_after: int | None = None  # stop after this many steps in this call (tests: a simulated kill)
@@ -99,20 +105,33 @@ class PoseHead(nn.Module):
     """
 
     def __init__(self, num_patches: int, dim: int, num_vertices: int, mean_vertices: torch.Tensor,
-                 reduce: int = 64, hidden: int = 512) -> None:
+                 reduce: int = 64, hidden: int = 512, rotation: bool = False) -> None:
         super().__init__()
         if tuple(mean_vertices.shape) != (num_vertices, 3):
             raise ValueError(f"mean_vertices must be ({num_vertices}, 3), got {tuple(mean_vertices.shape)}")
+        self.rotation = bool(rotation)
         self.reduce = nn.Linear(dim, reduce)
-        self.mlp = nn.Sequential(nn.Linear(num_patches * reduce + dim, hidden), nn.GELU(), nn.Linear(hidden, num_vertices * 3))
+        out = num_vertices * 3 + (6 if rotation else 0)
+        self.mlp = nn.Sequential(nn.Linear(num_patches * reduce + dim, hidden), nn.GELU(), nn.Linear(hidden, out))
         nn.init.zeros_(self.mlp[-1].weight)
         nn.init.zeros_(self.mlp[-1].bias)
         self.register_buffer("mean_vertices", mean_vertices.detach().float().clone())
+        from moro.geometry.rotations import rotmat_to_rot6d
 
-    def forward(self, tokens: torch.Tensor) -> torch.Tensor:
-        """tokens (b, p, d) -> local vertices (b, v, 3) m."""
+        self.register_buffer("identity6d", rotmat_to_rot6d(torch.eye(3)))
+
+    def forward(self, tokens: torch.Tensor):
+        """tokens (b, p, d) -> local vertices (b, v, 3) m; with ``rotation`` also the root rotation (b, 3, 3)
+        (6D output, starting at the identity)."""
+        from moro.geometry.rotations import rot6d_to_rotmat
+
         f = torch.cat((self.reduce(tokens).flatten(1), tokens.mean(1)), dim=1)
-        return self.mean_vertices + self.mlp(f).view(tokens.shape[0], -1, 3)
+        y = self.mlp(f)
+        n = self.mean_vertices.numel()
+        verts = self.mean_vertices + y[:, :n].view(tokens.shape[0], -1, 3)
+        if not self.rotation:
+            return verts
+        return verts, rot6d_to_rotmat(self.identity6d + y[:, n:])
 
 
 def local_vertices(body, body_pose: torch.Tensor, betas: torch.Tensor, flip: torch.Tensor | None = None,
@@ -149,9 +168,9 @@ def _sequence_vertices(body, seq, idx: list[int], oriented: bool = False) -> tor
 
 
 def pose_truth(body, batch: dict, mirror_perm: torch.Tensor, target: str = "oriented") -> torch.Tensor:
-    """The regression target of an ``image_batch`` (t = 1).
+    """The mesh target of an ``image_batch`` (t = 1).
 
-    Returns: (b, v, 3) m, the local mesh of each crop (mirrored where flipped); for ``target="oriented"``
+    Returns: (b, v, 3) m, the local mesh of each crop (mirrored where flipped); unless ``target="local"``
     turned by the root rotation the augmented crop shows (camera frame after roll and mirror).
     """
     from moro.training.steps import augment_camera_pose
@@ -159,10 +178,29 @@ def pose_truth(body, batch: dict, mirror_perm: torch.Tensor, target: str = "orie
     if target not in TARGETS:
         raise ValueError(f"backbone pretraining target {target!r}: expected one of {TARGETS}")
     v = local_vertices(body, batch["body_pose"][:, 0], batch["betas"], batch["flip"], mirror_perm)
-    if target == "oriented":
+    if target != "local":
         R, _ = augment_camera_pose(batch["root_rot"], batch["root_trans"], batch["roll"], batch["flip"])
         v = v @ R[:, 0].transpose(-1, -2)
     return v
+
+
+def pose_loss(pred, body, batch: dict, mirror_perm: torch.Tensor, target: str) -> torch.Tensor:
+    """Mean L1 (m) of the head's output ``pred`` on an ``image_batch``: (b, v, 3) vertices for "local" /
+    "oriented"; for "both" a (vertices, rotation (b, 3, 3)) pair, scored as L1(local mesh) + L1(true local
+    mesh turned by the predicted rotation, by the true one)."""
+    from moro.training.steps import augment_camera_pose
+
+    if target != "both":
+        return (pred - pose_truth(body, batch, mirror_perm, target)).abs().mean()
+    verts, R = pred
+    local = pose_truth(body, batch, mirror_perm, "local")
+    R_true, _ = augment_camera_pose(batch["root_rot"], batch["root_trans"], batch["roll"], batch["flip"])
+    turned = (local @ R.transpose(-1, -2) - local @ R_true[:, 0].transpose(-1, -2)).abs().mean()
+    return (verts - local).abs().mean() + turned
+
+
+def _vertices(pred):
+    return pred[0] if isinstance(pred, tuple) else pred
 
 
 def heldout_index(data, frames: int) -> list[tuple[int, int]]:
@@ -200,7 +238,7 @@ def heldout_error(backbone: nn.Module, head: PoseHead, images: torch.Tensor, ver
     was = backbone.training, head.training
     backbone.eval()
     head.eval()
-    pred = torch.cat([head(backbone(images[k:k + chunk])) for k in range(0, len(images), chunk)])
+    pred = torch.cat([_vertices(head(backbone(images[k:k + chunk]))) for k in range(0, len(images), chunk)])
     backbone.train(was[0])
     head.train(was[1])
     return {"v2v_mm": float((pred - verts).norm(dim=-1).mean()) * 1000.0,
@@ -246,7 +284,7 @@ def pretrain_backbone(cfg: BackbonePretrainConfig, backbone: nn.Module, body, re
 
     if cfg.target not in TARGETS:
         raise ValueError(f"backbone pretraining target {cfg.target!r}: expected one of {TARGETS}")
-    oriented = cfg.target == "oriented"
+    oriented = cfg.target == "oriented"  # "both" regresses (and evaluates) the local mesh + a rotation
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)
     made_by = provenance()  # the code that runs, not whatever the checkout holds when the run ends
@@ -256,7 +294,8 @@ def pretrain_backbone(cfg: BackbonePretrainConfig, backbone: nn.Module, body, re
     aug = replace(get_recipe("image_pretrain", "tiny"), crop_mode_prob=0.0)
     with torch.no_grad():
         perm = torch.from_numpy(mirror_permutation(body(body.identity_pose(), body.zero_betas()).vertices.cpu().numpy()))
-        head = PoseHead(backbone.num_patches, backbone.dim, body.num_vertices, _mean_mesh(data, body, oriented))
+        head = PoseHead(backbone.num_patches, backbone.dim, body.num_vertices, _mean_mesh(data, body, oriented),
+                        rotation=cfg.target == "both")
     model = nn.ModuleDict({"backbone": backbone, "head": head})
     opt = torch.optim.AdamW([{"params": list(backbone.parameters()), "lr": cfg.lr},
                              {"params": list(head.parameters()), "lr": cfg.head_lr}], weight_decay=cfg.weight_decay)
@@ -290,8 +329,7 @@ def pretrain_backbone(cfg: BackbonePretrainConfig, backbone: nn.Module, body, re
     try:
         while step < cfg.steps:
             b = data.image_batch(_STAGE, step, cfg.batch, aug)
-            truth = pose_truth(body, b, perm, cfg.target)
-            loss = (head(backbone(b["images"][:, 0])) - truth).abs().mean()
+            loss = pose_loss(head(backbone(b["images"][:, 0])), body, b, perm, cfg.target)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if not torch.isfinite(loss):

@@ -126,7 +126,9 @@ def _cmd_train_backbone(args: argparse.Namespace) -> int:
     val = _as_config(prepare_data(args.val_data, args.tokenizer, body, split="val")) if args.val_data else None
     icfg = ImageEncoderConfig.tiny() if args.preset == "tiny" else ImageEncoderConfig.paper()
     backbone = build_image_backbone(icfg, pretrained=True if start is None else start)
-    cfg = BackbonePretrainConfig(target=args.target, start_weights=None if start is None else str(Path(start).resolve()),out=str(args.out), data=data, val_data=val, steps=args.steps, batch=args.batch,
+    cfg = BackbonePretrainConfig(out=str(args.out), data=data, val_data=val, steps=args.steps, batch=args.batch,
+                                 target=args.target,
+                                 start_weights=None if start is None else str(Path(start).resolve()),
                                  lr=args.lr, head_lr=args.head_lr, eval_every=args.eval_every, val_frames=args.val_frames,
                                  seed=args.seed, progress=not args.no_progress,
                                  max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes)

@@ -11,7 +11,9 @@ recognised the sequence could reach).
 
 Prints per checkpoint: v2v (mm), the two baselines, and the pose spread (standard deviation over the
 frames of each leg's hip-to-ankle distance, predicted vs true, mm; a network decoding one constant
-body shows ~0), and the correlation of predicted and true hip-to-ankle distances. Last line:
+body shows ~0), and the correlation of predicted and true hip-to-ankle distances; the same within
+sequences (each sequence's mean removed: the pose alone, not the body size that differs between
+sequences, which the first figures include). Last line:
 ``v2v_mm=<first checkpoint> mean_mesh_v2v_mm=<baseline>``.
 """
 
@@ -23,6 +25,19 @@ import numpy as np
 import torch
 
 HIPS_ANKLES = ((1, 7), (2, 8))  # joints22: (left hip, left ankle), (right hip, right ankle)
+
+
+def _corr(a: torch.Tensor, b: torch.Tensor) -> float:
+    """Pearson correlation of two equally shaped tensors (0 where ``a`` is constant)."""
+    return float(np.corrcoef(a.flatten().numpy(), b.flatten().numpy())[0, 1]) if float(a.std()) > 0 else 0.0
+
+
+def _within(x: torch.Tensor, seq_of: torch.Tensor) -> torch.Tensor:
+    """(f, k) values minus their sequence's mean (seq_of (f,) sequence index of each frame)."""
+    out = x.clone()
+    for k in seq_of.unique():
+        out[seq_of == k] -= x[seq_of == k].mean(0)
+    return out
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -74,10 +89,14 @@ def main(argv: list[str] | None = None) -> int:
             return torch.stack([(j[:, h] - j[:, a]).norm(dim=-1) for h, a in HIPS_ANKLES], 1)  # (f, 2) m
 
         lp, lt = legs(jp), legs(jt)
-        corr = float(np.corrcoef(lp.flatten().numpy(), lt.flatten().numpy())[0, 1]) if float(lp.std()) > 0 else 0.0
+        corr = _corr(lp, lt)
+        # within each sequence (each one's mean removed): the pose, not the body's size, which differs between them
+        wp, wt = _within(lp, seq_of), _within(lt, seq_of)
         print(f"{path}: {len(images)} frames of {len(data.seqs)} sequences: v2v {v2v:.1f} mm; mean mesh {mean_mesh:.1f}; "
               f"each sequence's own mean {seq_v2v:.1f}; hip-ankle spread predicted {float(lp.std(0).mean()) * 1000:.1f} "
-              f"vs true {float(lt.std(0).mean()) * 1000:.1f} mm, correlation {corr:.2f}", flush=True)
+              f"vs true {float(lt.std(0).mean()) * 1000:.1f} mm, correlation {corr:.2f}; within sequences "
+              f"{float(wp.std(0).mean()) * 1000:.1f} vs {float(wt.std(0).mean()) * 1000:.1f} mm, correlation "
+              f"{_corr(wp, wt):.2f}", flush=True)
         if first is None:
             first = (v2v, mean_mesh)
     print(f"v2v_mm={first[0]:.1f} mean_mesh_v2v_mm={first[1]:.1f}")

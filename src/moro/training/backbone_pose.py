@@ -167,35 +167,38 @@ def _sequence_vertices(body, seq, idx: list[int], oriented: bool = False) -> tor
     return v
 
 
+def _check_target(target: str) -> None:
+    if target not in TARGETS:
+        raise ValueError(f"backbone pretraining target {target!r}: expected one of {TARGETS}")
+
+
+def _crop_root_rotation(batch: dict) -> torch.Tensor:
+    """(b, 3, 3): the root rotation an ``image_batch``'s augmented crops show (camera frame after roll and mirror)."""
+    from moro.training.steps import augment_camera_pose
+
+    return augment_camera_pose(batch["root_rot"], batch["root_trans"], batch["roll"], batch["flip"])[0][:, 0]
+
+
 def pose_truth(body, batch: dict, mirror_perm: torch.Tensor, target: str = "oriented") -> torch.Tensor:
     """The mesh target of an ``image_batch`` (t = 1).
 
     Returns: (b, v, 3) m, the local mesh of each crop (mirrored where flipped); unless ``target="local"``
     turned by the root rotation the augmented crop shows (camera frame after roll and mirror).
     """
-    from moro.training.steps import augment_camera_pose
-
-    if target not in TARGETS:
-        raise ValueError(f"backbone pretraining target {target!r}: expected one of {TARGETS}")
+    _check_target(target)
     v = local_vertices(body, batch["body_pose"][:, 0], batch["betas"], batch["flip"], mirror_perm)
-    if target != "local":
-        R, _ = augment_camera_pose(batch["root_rot"], batch["root_trans"], batch["roll"], batch["flip"])
-        v = v @ R[:, 0].transpose(-1, -2)
-    return v
+    return v if target == "local" else v @ _crop_root_rotation(batch).transpose(-1, -2)
 
 
 def pose_loss(pred, body, batch: dict, mirror_perm: torch.Tensor, target: str) -> torch.Tensor:
     """Mean L1 (m) of the head's output ``pred`` on an ``image_batch``: (b, v, 3) vertices for "local" /
     "oriented"; for "both" a (vertices, rotation (b, 3, 3)) pair, scored as L1(local mesh) + L1(true local
     mesh turned by the predicted rotation, by the true one)."""
-    from moro.training.steps import augment_camera_pose
-
     if target != "both":
         return (pred - pose_truth(body, batch, mirror_perm, target)).abs().mean()
     verts, R = pred
     local = pose_truth(body, batch, mirror_perm, "local")
-    R_true, _ = augment_camera_pose(batch["root_rot"], batch["root_trans"], batch["roll"], batch["flip"])
-    turned = (local @ R.transpose(-1, -2) - local @ R_true[:, 0].transpose(-1, -2)).abs().mean()
+    turned = (local @ R.transpose(-1, -2) - local @ _crop_root_rotation(batch).transpose(-1, -2)).abs().mean()
     return (verts - local).abs().mean() + turned
 
 
@@ -282,8 +285,7 @@ def pretrain_backbone(cfg: BackbonePretrainConfig, backbone: nn.Module, body, re
     from moro.training.synth_data import SynthTrainData, mirror_permutation
     from moro.paths import atomic_write
 
-    if cfg.target not in TARGETS:
-        raise ValueError(f"backbone pretraining target {cfg.target!r}: expected one of {TARGETS}")
+    _check_target(cfg.target)
     oriented = cfg.target == "oriented"  # "both" regresses (and evaluates) the local mesh + a rotation
     out = Path(cfg.out)
     out.mkdir(parents=True, exist_ok=True)

@@ -127,17 +127,18 @@ def _cmd_train_backbone(args: argparse.Namespace) -> int:
     icfg = ImageEncoderConfig.tiny() if args.preset == "tiny" else ImageEncoderConfig.paper()
     backbone = build_image_backbone(icfg, pretrained=True if start is None else start)
     cfg = BackbonePretrainConfig(out=str(args.out), data=data, val_data=val, steps=args.steps, batch=args.batch,
-                                 target=args.target,
+                                 target=args.target, rotation_weight=args.rotation_weight,
                                  start_weights=None if start is None else str(Path(start).resolve()),
                                  lr=args.lr, head_lr=args.head_lr, eval_every=args.eval_every, val_frames=args.val_frames,
-                                 seed=args.seed, progress=not args.no_progress,
+                                 seed=args.seed, progress=not args.no_progress, workers=args.workers,
                                  max_seconds=None if args.max_minutes is None else 60.0 * args.max_minutes)
     r = pretrain_backbone(cfg, backbone, body, resume=args.resume, say=lambda s: print(s, file=sys.stderr, flush=True))
     h = r["heldout"] or {}
     print(f"backbone: {r['steps_done']}/{r['steps_planned']} steps in {r['seconds'] / 60:.1f} min"
           f"{' (truncated by --max-minutes)' if r['truncated'] else ''}; weights: {r['backbone_file']}")
     if h:
-        print(f"heldout_v2v_mm={h['v2v_mm']:.1f} mean_mesh_v2v_mm={h['mean_mesh_v2v_mm']:.1f}")
+        rot = f" rot_median_deg={h['rot_median_deg']:.1f} rot_over90_pct={h['rot_over90_pct']:.1f}" if "rot_median_deg" in h else ""
+        print(f"heldout_v2v_mm={h['v2v_mm']:.1f} mean_mesh_v2v_mm={h['mean_mesh_v2v_mm']:.1f}{rot}")
     return 0
 
 
@@ -212,6 +213,8 @@ def add_stage_commands(train_sub: argparse._SubParsersAction) -> None:
     bb.add_argument("--target", default="both", choices=["both", "oriented", "local"],
                     help="both (default): the local mesh and the root rotation the crop shows (pose and facing); "
                          "oriented: one loss on the local mesh turned by that rotation; local: the pose only")
+    bb.add_argument("--rotation-weight", type=float, default=1.0,
+                    help="target both: weight of the root-rotation term against the local-mesh term")
     bb.add_argument("--steps", type=int, default=3000)
     bb.add_argument("--batch", type=int, default=32)
     bb.add_argument("--lr", type=float, default=3e-4, help="backbone learning rate")
@@ -222,6 +225,8 @@ def add_stage_commands(train_sub: argparse._SubParsersAction) -> None:
     bb.add_argument("--max-minutes", type=float, default=None, help="wall-time budget (stops early; --resume continues)")
     bb.add_argument("--resume", action="store_true", help="continue OUT/last.ckpt with the same settings")
     bb.add_argument("--threads", type=int, default=None, help="torch CPU threads")
+    bb.add_argument("--workers", type=int, default=0, help="data-loader processes for the augmented crops "
+                                                          "(same batches; on a GPU machine they keep the GPU fed)")
     bb.add_argument("--no-progress", action="store_true")
     bb.set_defaults(func=_cmd_train_backbone)
     a = train_sub.add_parser("all", help="every stage in order on the synthetic world (tokenizer .. video_train)")

@@ -131,6 +131,43 @@ def test_oriented_truth_is_the_camera_mesh_as_the_augmented_crop_shows_it(cache,
     loss = float(pose_loss((truth_local, turned), anny5, batch, perm, "both"))
     assert loss == pytest.approx(float((truth_local @ turned.transpose(-1, -2) - got).abs().mean()), rel=1e-5)
     assert loss > 0.05
+    # the rotation term's weight scales that term alone
+    loss3 = float(pose_loss((truth_local, turned), anny5, batch, perm, "both", rotation_weight=3.0))
+    assert loss3 == pytest.approx(3.0 * loss, rel=1e-5)
+    assert float(pose_loss((truth_local + 0.01, R_true), anny5, batch, perm, "both", rotation_weight=3.0)) == \
+        pytest.approx(0.01, rel=1e-4)
+
+
+def test_heldout_rotation_error_is_the_angle_to_the_crops_root_rotation(cache, anny5):
+    from moro.geometry.rotations import rotmat_to_rot6d
+    from moro.training.backbone_pose import heldout_rotations, rotation_angles
+
+    # golden: a turn of theta about any axis is theta away from where it started
+    theta = torch.tensor([0.0, 0.5, 2.0, 3.0])
+    c, s = theta.cos(), theta.sin()
+    rz = torch.zeros(4, 3, 3)
+    rz[:, 0, 0], rz[:, 0, 1], rz[:, 1, 0], rz[:, 1, 1], rz[:, 2, 2] = c, -s, s, c, 1.0
+    base = torch.linalg.qr(torch.randn(4, 3, 3, generator=torch.Generator().manual_seed(1)))[0]
+    base = base * torch.linalg.det(base)[:, None, None]  # proper rotations
+    assert torch.allclose(rotation_angles(base @ rz, base), theta, atol=1e-3)
+    data = SynthTrainData(cache)
+    rots = heldout_rotations(data, 80)
+    where = heldout_index(data, 80)
+    assert rots.shape == (len(where), 3, 3)
+    assert torch.allclose(rots[where.index((1, 5))], torch.from_numpy(data.seqs[1].lab["root_rot_cam"][5]).float())
+    images, verts = heldout_frames(data, anny5, 80)
+    bb = _backbone()
+    head = PoseHead(bb.num_patches, bb.dim, anny5.num_vertices, verts.mean(0), rotation=True)
+    # the zero head predicts the identity: its error is each true rotation's own angle
+    err = heldout_error(bb, head, images, verts, rotations=rots)
+    want = torch.rad2deg(rotation_angles(torch.eye(3).expand_as(rots), rots))
+    assert err["rot_median_deg"] == pytest.approx(float(want.median()), abs=1e-3)
+    assert err["rot_over90_pct"] == pytest.approx(float((want > 90).float().mean()) * 100.0)
+    # a head that outputs the truth (its 6D bias set to the first frame's rotation) is 0 deg off on that frame
+    one = PoseHead(bb.num_patches, bb.dim, anny5.num_vertices, verts.mean(0), rotation=True)
+    one.identity6d.copy_(rotmat_to_rot6d(rots[0]))
+    assert heldout_error(bb, one, images[:1], verts[:1], rotations=rots[:1])["rot_median_deg"] < 0.1
+    assert "rot_median_deg" not in heldout_error(bb, head, images, verts)  # without rotations: the mesh only
 
 
 def test_resume_repeats_the_uninterrupted_run_and_writes_loadable_weights(tmp_path, cache, anny5):
@@ -140,11 +177,14 @@ def test_resume_repeats_the_uninterrupted_run_and_writes_loadable_weights(tmp_pa
     torch.manual_seed(0)
     b_bb = _backbone()
     pretrain_backbone(_cfg(tmp_path / "b", cache, val_data=str(cache), stop_after=2), b_bb, anny5, say=lambda s: None)
-    b_bb = _backbone()  # a fresh process: everything comes from the state file
-    pretrain_backbone(_cfg(tmp_path / "b", cache, val_data=str(cache)), b_bb, anny5, resume=True, say=lambda s: None)
+    b_bb = _backbone()  # a fresh process: everything comes from the state file; data-loader workers build the
+    # same batches (each step's batch comes from its own RNG stream), so the weights still match
+    pretrain_backbone(_cfg(tmp_path / "b", cache, val_data=str(cache), workers=2), b_bb, anny5, resume=True,
+                      say=lambda s: None)
     for (n, p), q in zip(a_bb.state_dict().items(), b_bb.state_dict().values()):
         assert torch.equal(p, q), n
-    assert rec["steps_done"] == 4 and not rec["truncated"] and set(rec["heldout"]) == {"v2v_mm", "mean_mesh_v2v_mm"}
+    assert rec["steps_done"] == 4 and not rec["truncated"] and set(rec["heldout"]) == {"v2v_mm", "mean_mesh_v2v_mm",
+                                                                                  "rot_median_deg", "rot_over90_pct"}
     assert json.loads((tmp_path / "a" / "bb" / "record.json").read_text())["steps_done"] == 4
     from moro.training.engine import read_metrics
 

@@ -48,7 +48,7 @@ import torch
 from torch import nn
 
 __all__ = ["BackbonePretrainConfig", "PoseHead", "TARGETS", "local_vertices", "pose_truth", "pose_loss", "heldout_index",
-           "heldout_frames", "heldout_error",
+           "heldout_frames", "heldout_rotations", "heldout_error", "rotation_angles",
            "pretrain_backbone", "backbone_package_state", "BACKBONE_FILE"]
 
 BACKBONE_FILE = "backbone.pt"
@@ -83,14 +83,17 @@ class BackbonePretrainConfig:
     start_weights: str | None = None  # the backbone's starting file (e.g. an earlier run's backbone.pt); None = ImageNet
     target: str = "both"  # "both": local mesh + root rotation; "oriented": the mesh turned by the crop's root
     # rotation; "local": no root rotation (see TARGETS)
+    rotation_weight: float = 1.0  # "both": weight of the rotation term against the local-mesh term
     max_seconds: float | None = None  # wall-time budget (the run stops early, resumable)
     progress: bool = True
     stop_after: int | None = None  # stop after this many steps in this call (tests: a simulated kill)
+    workers: int = 0  # data-loader processes building the augmented batches (the batches do not depend on it)
+    device: str | None = None  # torch device of the backbone and head; None = "cuda" where available, else "cpu"
 
     def key(self) -> dict:
         """What a resume must keep."""
         d = asdict(self)
-        for k in ("out", "max_seconds", "progress", "stop_after"):
+        for k in ("out", "max_seconds", "progress", "stop_after", "workers", "device"):
             d.pop(k)
         return d
 
@@ -190,16 +193,22 @@ def pose_truth(body, batch: dict, mirror_perm: torch.Tensor, target: str = "orie
     return v if target == "local" else v @ _crop_root_rotation(batch).transpose(-1, -2)
 
 
-def pose_loss(pred, body, batch: dict, mirror_perm: torch.Tensor, target: str) -> torch.Tensor:
+def pose_loss(pred, body, batch: dict, mirror_perm: torch.Tensor, target: str,
+              rotation_weight: float = 1.0) -> torch.Tensor:
     """Mean L1 (m) of the head's output ``pred`` on an ``image_batch``: (b, v, 3) vertices for "local" /
-    "oriented"; for "both" a (vertices, rotation (b, 3, 3)) pair, scored as L1(local mesh) + L1(true local
-    mesh turned by the predicted rotation, by the true one)."""
+    "oriented"; for "both" a (vertices, rotation (b, 3, 3)) pair, scored as L1(local mesh) +
+    ``rotation_weight`` x L1(true local mesh turned by the predicted rotation, by the true one)."""
     if target != "both":
         return (pred - pose_truth(body, batch, mirror_perm, target)).abs().mean()
     verts, R = pred
     local = pose_truth(body, batch, mirror_perm, "local")
     turned = (local @ R.transpose(-1, -2) - local @ _crop_root_rotation(batch).transpose(-1, -2)).abs().mean()
-    return (verts - local).abs().mean() + turned
+    return (verts - local).abs().mean() + rotation_weight * turned
+
+
+def _to_cpu(pred):
+    """The head's output (a tensor or a (vertices, rotation) pair) on the CPU, where the truth is built."""
+    return tuple(p.cpu() for p in pred) if isinstance(pred, tuple) else pred.cpu()
 
 
 def _vertices(pred):
@@ -231,21 +240,52 @@ def heldout_frames(data, body, frames: int, oriented: bool = False) -> tuple[tor
     return torch.from_numpy(np.stack(images)), torch.cat(verts)
 
 
+def heldout_rotations(data, frames: int) -> torch.Tensor:
+    """(f, 3, 3): the root's camera-frame rotation in the frames of :func:`heldout_index`, in
+    :func:`heldout_frames`' order (what their unaugmented crops show)."""
+    where = heldout_index(data, frames)
+    return torch.from_numpy(np.stack([np.asarray(data.seqs[k].lab["root_rot_cam"][i], np.float32) for k, i in where]))
+
+
+def rotation_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
+    """(f,) radians of the rotations between (f, 3, 3) rotation matrices ``a`` and ``b`` (geodesic distance)."""
+    cos = ((a @ b.transpose(-1, -2)).diagonal(dim1=-2, dim2=-1).sum(-1) - 1.0) / 2.0
+    return torch.arccos(cos.clamp(-1.0, 1.0))
+
+
+HELDOUT_ROTATION_KEYS = ("rot_median_deg", "rot_over90_pct")
+
+
 @torch.no_grad()
-def heldout_error(backbone: nn.Module, head: PoseHead, images: torch.Tensor, verts: torch.Tensor, chunk: int = 128) -> dict:
+def heldout_error(backbone: nn.Module, head: PoseHead, images: torch.Tensor, verts: torch.Tensor, chunk: int = 128,
+                  rotations: torch.Tensor | None = None) -> dict:
     """Mean vertex error (mm) of the head's local meshes on held-out crops, and of the head's mean mesh.
 
-    Args: images (f, 3, H, W); verts (f, v, 3) m.
-    Returns: {"v2v_mm", "mean_mesh_v2v_mm"}.
+    Args: images (f, 3, H, W); verts (f, v, 3) m; rotations (f, 3, 3): the true root rotations the crops
+    show (:func:`heldout_rotations`), scored where the head predicts one (target "both").
+    Returns: {"v2v_mm", "mean_mesh_v2v_mm"}; with rotations and a rotation head also "rot_median_deg" (median
+    angle between predicted and true root rotation, degrees) and "rot_over90_pct" (% of frames over 90 deg).
     """
     was = backbone.training, head.training
     backbone.eval()
     head.eval()
-    pred = torch.cat([_vertices(head(backbone(images[k:k + chunk]))) for k in range(0, len(images), chunk)])
+    dev = next(backbone.parameters()).device
+    outs = [_to_cpu(head(backbone(images[k:k + chunk].to(dev)))) for k in range(0, len(images), chunk)]
     backbone.train(was[0])
     head.train(was[1])
-    return {"v2v_mm": float((pred - verts).norm(dim=-1).mean()) * 1000.0,
-            "mean_mesh_v2v_mm": float((head.mean_vertices - verts).norm(dim=-1).mean()) * 1000.0}
+    pred = torch.cat([_vertices(o) for o in outs])
+    res = {"v2v_mm": float((pred - verts).norm(dim=-1).mean()) * 1000.0,
+           "mean_mesh_v2v_mm": float((head.mean_vertices.cpu() - verts).norm(dim=-1).mean()) * 1000.0}
+    if rotations is not None and isinstance(outs[0], tuple):
+        deg = torch.rad2deg(rotation_angles(torch.cat([o[1] for o in outs]), rotations))
+        res.update(rot_median_deg=float(deg.median()), rot_over90_pct=float((deg > 90.0).float().mean()) * 100.0)
+    return res
+
+
+def _rotation_text(ev: dict) -> str:
+    if "rot_median_deg" not in ev:
+        return ""
+    return f"; root rotation median {ev['rot_median_deg']:.1f} deg, over 90 deg on {ev['rot_over90_pct']:.1f} %"
 
 
 def backbone_package_state(backbone: nn.Module) -> dict[str, torch.Tensor]:
@@ -279,7 +319,7 @@ def pretrain_backbone(cfg: BackbonePretrainConfig, backbone: nn.Module, body, re
         the record written to ``record.json``.
     """
     from moro.training.checkpoint import load_train_state, provenance, restore_train_state, save_train_state
-    from moro.training.engine import _CsvLog
+    from moro.training.engine import _CsvLog, _StepBatches
     from moro.training.recipes import recipe as get_recipe
     from moro.training.schedules import warmup_cosine_schedule
     from moro.training.synth_data import SynthTrainData, mirror_permutation
@@ -298,7 +338,8 @@ def pretrain_backbone(cfg: BackbonePretrainConfig, backbone: nn.Module, body, re
         perm = torch.from_numpy(mirror_permutation(body(body.identity_pose(), body.zero_betas()).vertices.cpu().numpy()))
         head = PoseHead(backbone.num_patches, backbone.dim, body.num_vertices, _mean_mesh(data, body, oriented),
                         rotation=cfg.target == "both")
-    model = nn.ModuleDict({"backbone": backbone, "head": head})
+    device = torch.device(cfg.device or ("cuda" if torch.cuda.is_available() else "cpu"))
+    model = nn.ModuleDict({"backbone": backbone, "head": head}).to(device)
     opt = torch.optim.AdamW([{"params": list(backbone.parameters()), "lr": cfg.lr},
                              {"params": list(head.parameters()), "lr": cfg.head_lr}], weight_decay=cfg.weight_decay)
     sched = warmup_cosine_schedule(opt, cfg.steps, cfg.warmup)
@@ -309,9 +350,13 @@ def pretrain_backbone(cfg: BackbonePretrainConfig, backbone: nn.Module, body, re
         start = restore_train_state(payload, model, opt, sched, config=key)
         seconds = float(payload["meta"].get("seconds", 0.0))
         say(f"resumed {out / STATE_FILE} at step {start} of {cfg.steps}")
-    val = None
+    val, val_rot = None, None
     if cfg.val_data:
-        val = heldout_frames(SynthTrainData(cfg.val_data, input_size=size, seed=cfg.seed), body, cfg.val_frames, oriented)
+        vdata = SynthTrainData(cfg.val_data, input_size=size, seed=cfg.seed)
+        val = heldout_frames(vdata, body, cfg.val_frames, oriented)
+        if cfg.target == "both":
+            val_rot = heldout_rotations(vdata, cfg.val_frames)
+    heldout_keys = ("v2v_mm", "mean_mesh_v2v_mm") + (HELDOUT_ROTATION_KEYS if val_rot is not None else ())
     csv_log = _CsvLog(out / METRICS_FILE, start if resume else None)
     bar = None
     if cfg.progress:
@@ -328,10 +373,17 @@ def pretrain_backbone(cfg: BackbonePretrainConfig, backbone: nn.Module, body, re
         with atomic_write(out / BACKBONE_FILE) as tmp:
             torch.save(backbone_package_state(backbone), tmp)
 
+    # batch s comes from data.rng(_STAGE, s) alone, so the workers change nothing but the speed; the loader's own
+    # generator keeps it from drawing on the global RNG (the backbone's drop-connect), so a resume repeats the run
+    loader = iter(torch.utils.data.DataLoader(
+        _StepBatches(lambda s: data.image_batch(_STAGE, s, cfg.batch, aug), start, cfg.steps), batch_size=None,
+        num_workers=cfg.workers, prefetch_factor=2 if cfg.workers else None,
+        generator=torch.Generator().manual_seed(cfg.seed)))
     try:
         while step < cfg.steps:
-            b = data.image_batch(_STAGE, step, cfg.batch, aug)
-            loss = pose_loss(head(backbone(b["images"][:, 0])), body, b, perm, cfg.target)
+            b = next(loader)
+            pred = _to_cpu(head(backbone(b["images"][:, 0].to(device, non_blocking=True))))
+            loss = pose_loss(pred, body, b, perm, cfg.target, cfg.rotation_weight)
             opt.zero_grad(set_to_none=True)
             loss.backward()
             if not torch.isfinite(loss):
@@ -342,14 +394,14 @@ def pretrain_backbone(cfg: BackbonePretrainConfig, backbone: nn.Module, body, re
             loss_v = float(loss.detach())
             evaluate = val is not None and (step % cfg.eval_every == 0 or step == cfg.steps)
             if evaluate:
-                last_eval = heldout_error(backbone, head, *val)
+                last_eval = heldout_error(backbone, head, *val, rotations=val_rot)
                 say(f"{_STAGE} step {step}: held-out v2v {last_eval['v2v_mm']:.1f} mm "
-                    f"(mean mesh {last_eval['mean_mesh_v2v_mm']:.1f})")
+                    f"(mean mesh {last_eval['mean_mesh_v2v_mm']:.1f})" + _rotation_text(last_eval))
             if evaluate or step % cfg.log_every == 0 or step == cfg.steps:
                 csv_log.write({"step": step, "lr": sched.get_last_lr()[0], "l1_mm": loss_v * 1000.0,
                                # every row has the held-out columns (blank between evaluations): the CSV's
                                # header comes from its first row
-                               **(last_eval if evaluate else dict.fromkeys(("v2v_mm", "mean_mesh_v2v_mm"), "")
+                               **(last_eval if evaluate else dict.fromkeys(heldout_keys, "")
                                   if val is not None else {})})
             if bar is not None:
                 bar.update(1)
@@ -371,7 +423,7 @@ def pretrain_backbone(cfg: BackbonePretrainConfig, backbone: nn.Module, body, re
     if step == start:  # nothing ran (already complete): still leave the weights
         save(step)
     if val is not None and last_eval is None:
-        last_eval = heldout_error(backbone, head, *val)
+        last_eval = heldout_error(backbone, head, *val, rotations=val_rot)
     record = {"stage": _STAGE, "steps_done": step, "steps_planned": cfg.steps, "truncated": truncated,
               "seconds": seconds + time.monotonic() - t0, "final_l1_mm": loss_v * 1000.0, "heldout": last_eval,
               "settings": key, "backbone_file": str((out / BACKBONE_FILE).resolve()), **made_by}

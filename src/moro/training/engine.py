@@ -182,7 +182,8 @@ class _StepBatches(torch.utils.data.IterableDataset):
     def __iter__(self):
         info = torch.utils.data.get_worker_info()
         w, n = (0, 1) if info is None else (info.id, info.num_workers)
-        torch.set_num_threads(1)
+        if info is not None:  # a worker process; in the main process (workers 0) the training keeps its threads
+            torch.set_num_threads(1)
         for s in range(self.start + w, self.end, n):
             yield self.make(s)
 

@@ -12,7 +12,7 @@ from moro.training.recipes import STAGES
 def _run_config(args: argparse.Namespace):
     from moro.training.engine import RunConfig
 
-    keys = ("steps", "batch", "lr", "clip_frames", "warmup", "occluder_prob", "occluder_size", "backbone_lr")
+    keys = ("steps", "batch", "lr", "clip_frames", "warmup", "occluder_prob", "occluder_size", "backbone_lr", "motion_lr")
     overrides = {k: getattr(args, k) for k in keys if getattr(args, k, None) is not None}
     if "occluder_size" in overrides:
         lo, hi = overrides["occluder_size"] = tuple(overrides["occluder_size"])
@@ -181,6 +181,9 @@ def add_stage_commands(train_sub: argparse._SubParsersAction) -> None:
                            help="probability per clip of a painted occluder over a span of it (recipe occluder_prob)")
             p.add_argument("--occluder-size", type=float, nargs=2, default=None, metavar=("LOW", "HIGH"),
                            help="its side as a fraction of the crop side, uniform in [LOW, HIGH] (1 hides the frame)")
+            p.add_argument("--motion-lr", type=float, default=None,
+                           help="the motion encoder's learning rate (default: --lr; 0 freezes it): keeps the "
+                                "motion prior of the earlier stages")
         if stage == "image_pretrain":
             p.add_argument("--backbone-lr", type=float, default=None,
                            help="the backbone's learning rate (default: --lr); lower for a pose-pretrained backbone")

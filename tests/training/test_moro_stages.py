@@ -15,7 +15,7 @@ from moro.body.joint_sets import JOINTS22_FLIP
 from moro.training.checkpoint import TrainCheckpointError
 from moro.training.engine import MODEL_FILE, RunConfig, StageError, build_model, read_metrics, train_stage
 from moro.training.pipeline import prepare_data
-from moro.training.recipes import PARENTS, RECIPES, STAGES, TrajectoryNoise, recipe
+from moro.training.recipes import PARENTS, RECIPES, STAGES, StageRecipe, TrajectoryNoise, recipe
 from moro.training.steps import StageStep
 from moro.training.synth_data import SynthTrainData, TrainDataError, mirror_permutation, paint_occluder
 
@@ -243,6 +243,34 @@ def test_every_stage_runs_and_moves_its_parts(tmp_path, cache, anny5):
     after = MoRo.from_checkpoint(again.model_path)
     assert any(not torch.equal(a, b) for a, b in zip(after.decoder.state_dict().values(),
                                                      before.decoder.state_dict().values()))
+    # --motion-lr 0 keeps the motion prior as it was while the decoder trains
+    kept = train_stage("video_train", _cfg(tmp_path / "kept", cache, "video_train", init,
+                                           overrides=dict(steps=2, motion_lr=0.0)), anny5)
+    k = MoRo.from_checkpoint(kept.model_path)
+    for a, b in zip(k.motion_encoder.state_dict().values(), before.motion_encoder.state_dict().values()):
+        assert torch.equal(a, b)
+    assert any(not torch.equal(a, b) for a, b in zip(k.decoder.state_dict().values(), before.decoder.state_dict().values()))
+
+
+def test_motion_lr_option():
+    """--motion-lr reaches the video stage's recipe; 0 drops the motion encoder from the trained parts; unset, the
+    recipe's dict is the one of runs made before the option (so they still resume)."""
+    from moro.cli import build_parser
+    from moro.cli_train import _run_config
+
+    base = ["train", "video_train", "--out", "o", "--data", "d", "--init", "i"]
+    over = _run_config(build_parser().parse_args(base + ["--motion-lr", "1e-5"])).overrides
+    assert over == dict(motion_lr=1e-5)
+    r = recipe("video_train", "tiny", **over)
+    assert r.motion_lr == 1e-5 and r.trained_parts == r.trainable and r.to_dict()["motion_lr"] == 1e-5
+    frozen = recipe("video_train", "tiny", motion_lr=0.0)
+    assert "motion_encoder" in frozen.trainable and "motion_encoder" not in frozen.trained_parts
+    assert "motion_lr" not in recipe("video_train", "tiny").to_dict()
+    assert StageRecipe.from_dict(recipe("video_train", "tiny").to_dict()) == recipe("video_train", "tiny")
+    with pytest.raises(ValueError, match="motion_lr must be >= 0"):
+        recipe("video_train", "tiny", motion_lr=-1.0)
+    with pytest.raises(SystemExit):  # a video-stage option
+        build_parser().parse_args(["train", "image_pretrain", "--out", "o", "--motion-lr", "0"])
 
 
 def test_marginal_ce_is_the_mean_entropy_of_each_positions_codes(cache):

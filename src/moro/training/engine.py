@@ -283,7 +283,8 @@ def _stage_main(fabric, stage: str, cfg: RunConfig, body) -> StageResult:
     data = _open_data(cfg.data, model, cfg.seed, fabric.global_rank, fabric.world_size)
     if stage == "pose_pretrain" and cfg.init is not None:
         model.set_trajectory_stats(data.trajectory_stats(max(2, get_recipe("motion_pretrain", cfg.preset).clip_frames)))
-    params = set_trainable(model, recipe.trainable)
+    trainable = recipe.trained_parts  # motion_lr 0: the motion prior kept as its parent stage left it
+    params = set_trainable(model, trainable)
     perm = None
     if recipe.flip_prob > 0:
         from moro.training.synth_data import mirror_permutation
@@ -291,9 +292,11 @@ def _stage_main(fabric, stage: str, cfg: RunConfig, body) -> StageResult:
         with torch.no_grad():
             perm = torch.from_numpy(mirror_permutation(body(body.identity_pose(), body.zero_betas()).vertices.cpu().numpy()))
     step_module = StageStep(model, body, recipe, perm, seed=cfg.seed, rank=fabric.global_rank)
-    groups = None
-    if recipe.backbone_lr is not None and "backbone" in recipe.trainable and model.backbone is not None:
-        groups = {recipe.backbone_lr: list(model.backbone.parameters())}
+    groups: dict[float, list] = {}  # own learning rates (make_adamw); parts that share one share a group
+    if recipe.backbone_lr is not None and "backbone" in trainable and model.backbone is not None:
+        groups.setdefault(recipe.backbone_lr, []).extend(model.backbone.parameters())
+    if recipe.motion_lr and "motion_encoder" in trainable:
+        groups.setdefault(recipe.motion_lr, []).extend(model.motion_encoder.parameters())
     optimizer = make_adamw(params, recipe.lr, recipe.weight_decay, groups)
     scheduler = warmup_cosine_schedule(optimizer, recipe.steps, recipe.warmup)
     key = _run_key(recipe, cfg, data.settings)

@@ -74,6 +74,8 @@ class StageRecipe:
     lr: float
     weight_decay: float = 1e-4
     backbone_lr: float | None = None  # the backbone's own lr when it trains (None: lr); e.g. a pose-pretrained one
+    motion_lr: float | None = None  # the motion encoder's own lr when it trains (None: lr; 0: frozen), e.g. to keep
+    # a motion prior through the video stage
     warmup: int = 2000  # warm-up steps (capped at `steps`)
     grad_clip: float = 1.0
     masking: tuple[tuple[str, float], ...] = (("random", 1.0),)  # (mode, probability) per clip
@@ -101,10 +103,21 @@ class StageRecipe:
         total = sum(p for _, p in self.masking)
         if abs(total - 1.0) > 1e-6:
             raise ValueError(f"{self.stage}: masking probabilities must sum to 1, got {self.masking}")
+        if self.motion_lr is not None and self.motion_lr < 0:
+            raise ValueError(f"{self.stage}: motion_lr must be >= 0 (0 freezes the motion encoder), got {self.motion_lr}")
+
+    @property
+    def trained_parts(self) -> tuple[str, ...]:
+        """The parts that get gradients: ``trainable`` less the motion encoder where ``motion_lr`` is 0."""
+        if self.motion_lr == 0:
+            return tuple(t for t in self.trainable if t != "motion_encoder")
+        return self.trainable
 
     def to_dict(self) -> dict:
         d = asdict(self)
         d["masking"] = [list(m) for m in self.masking]
+        if d["motion_lr"] is None:  # unset: the dict of runs made before the option, so they still resume
+            del d["motion_lr"]
         return d
 
     @classmethod

@@ -244,7 +244,7 @@ class StageStep(nn.Module):
 
     def _forward(self, batch: dict, step: int, tau: float | None, net) -> dict[str, torch.Tensor]:
         r, m = self.recipe, self.model
-        freeze_modes(m, r.trainable)
+        freeze_modes(m, r.trained_parts)
         dev = batch["ids"].device
         g = self._generator(step, dev)
         gt = self.ground_truth(batch)

@@ -48,7 +48,7 @@ import torch
 from torch import nn
 
 __all__ = ["BackbonePretrainConfig", "PoseHead", "TARGETS", "local_vertices", "pose_truth", "pose_loss", "heldout_index",
-           "heldout_frames", "heldout_rotations", "heldout_error", "rotation_angles",
+           "heldout_frames", "heldout_rotations", "heldout_error",
            "pretrain_backbone", "backbone_package_state", "BACKBONE_FILE"]
 
 BACKBONE_FILE = "backbone.pt"
@@ -247,12 +247,6 @@ def heldout_rotations(data, frames: int) -> torch.Tensor:
     return torch.from_numpy(np.stack([np.asarray(data.seqs[k].lab["root_rot_cam"][i], np.float32) for k, i in where]))
 
 
-def rotation_angles(a: torch.Tensor, b: torch.Tensor) -> torch.Tensor:
-    """(f,) radians of the rotations between (f, 3, 3) rotation matrices ``a`` and ``b`` (geodesic distance)."""
-    cos = ((a @ b.transpose(-1, -2)).diagonal(dim1=-2, dim2=-1).sum(-1) - 1.0) / 2.0
-    return torch.arccos(cos.clamp(-1.0, 1.0))
-
-
 HELDOUT_ROTATION_KEYS = ("rot_median_deg", "rot_over90_pct")
 
 
@@ -277,7 +271,9 @@ def heldout_error(backbone: nn.Module, head: PoseHead, images: torch.Tensor, ver
     res = {"v2v_mm": float((pred - verts).norm(dim=-1).mean()) * 1000.0,
            "mean_mesh_v2v_mm": float((head.mean_vertices.cpu() - verts).norm(dim=-1).mean()) * 1000.0}
     if rotations is not None and isinstance(outs[0], tuple):
-        deg = torch.rad2deg(rotation_angles(torch.cat([o[1] for o in outs]), rotations))
+        from moro.geometry.rotations import geodesic_distance
+
+        deg = torch.rad2deg(geodesic_distance(torch.cat([o[1] for o in outs]).float(), rotations.float()))
         res.update(rot_median_deg=float(deg.median()), rot_over90_pct=float((deg > 90.0).float().mean()) * 100.0)
     return res
 

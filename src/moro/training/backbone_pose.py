@@ -315,7 +315,7 @@ def pretrain_backbone(cfg: BackbonePretrainConfig, backbone: nn.Module, body, re
         the record written to ``record.json``.
     """
     from moro.training.checkpoint import load_train_state, provenance, restore_train_state, save_train_state
-    from moro.training.engine import _CsvLog, _StepBatches
+    from moro.training.engine import _CsvLog, step_loader
     from moro.training.recipes import recipe as get_recipe
     from moro.training.schedules import warmup_cosine_schedule
     from moro.training.synth_data import SynthTrainData, mirror_permutation
@@ -369,12 +369,10 @@ def pretrain_backbone(cfg: BackbonePretrainConfig, backbone: nn.Module, body, re
         with atomic_write(out / BACKBONE_FILE) as tmp:
             torch.save(backbone_package_state(backbone), tmp)
 
-    # batch s comes from data.rng(_STAGE, s) alone, so the workers change nothing but the speed; the loader's own
-    # generator keeps it from drawing on the global RNG (the backbone's drop-connect), so a resume repeats the run
-    loader = iter(torch.utils.data.DataLoader(
-        _StepBatches(lambda s: data.image_batch(_STAGE, s, cfg.batch, aug), start, cfg.steps), batch_size=None,
-        num_workers=cfg.workers, prefetch_factor=2 if cfg.workers else None,
-        generator=torch.Generator().manual_seed(cfg.seed)))
+    # batch s comes from data.rng(_STAGE, s) alone; the loader's own generator keeps it from drawing on the global
+    # RNG (the backbone's drop-connect), so a resume repeats the run
+    loader = iter(step_loader(lambda s: data.image_batch(_STAGE, s, cfg.batch, aug), start, cfg.steps, cfg.workers,
+                              torch.Generator().manual_seed(cfg.seed)))
     try:
         while step < cfg.steps:
             b = next(loader)

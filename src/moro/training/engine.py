@@ -188,6 +188,16 @@ class _StepBatches(torch.utils.data.IterableDataset):
             yield self.make(s)
 
 
+def step_loader(make: Callable[[int], dict], start: int, end: int, workers: int,
+                generator: torch.Generator | None = None) -> torch.utils.data.DataLoader:
+    """The batches ``make(s)`` of steps [start, end), in order, built by ``workers`` data-loader processes (0: in
+    this process). Each batch depends on its step alone, so the workers change only the speed; a ``generator``
+    keeps the loader from drawing its worker seeds from the global RNG."""
+    return torch.utils.data.DataLoader(_StepBatches(make, start, end), batch_size=None, num_workers=workers,
+                                       persistent_workers=False, prefetch_factor=2 if workers else None,
+                                       generator=generator)
+
+
 def _batch_maker(data, recipe: StageRecipe) -> Callable[[int], dict]:
     stage, b, t = recipe.stage, recipe.batch, recipe.clip_frames
     if recipe.data in ("frames", "clips"):
@@ -319,9 +329,7 @@ def _stage_main(fabric, stage: str, cfg: RunConfig, body) -> StageResult:
         optimizer.load_state_dict(payload["optimizer"])
     csv_log = _CsvLog(out / METRICS_FILE, start if cfg.resume else None) if fabric.is_global_zero else None
     tb = _tensorboard(out) if fabric.is_global_zero else None
-    loader = torch.utils.data.DataLoader(_StepBatches(_batch_maker(data, recipe), start, recipe.steps), batch_size=None,
-                                         num_workers=cfg.workers, persistent_workers=False,
-                                         prefetch_factor=2 if cfg.workers else None)
+    loader = step_loader(_batch_maker(data, recipe), start, recipe.steps, cfg.workers)
     bar = None
     if cfg.progress and fabric.is_global_zero:
         from tqdm import tqdm
